@@ -1,0 +1,325 @@
+//! The public entry point: [`Engine`] owns one DataFusion [`SessionContext`] configured from an
+//! [`EngineBuilder`] and runs SQL on it.
+//!
+//! `workers = 0` is plain in-process DataFusion, the baseline every differential test and benchmark
+//! compares against. Worker processes slot in behind the same builder; this module must never
+//! contain transport or process code itself, only choose and configure it.
+
+use crate::script::{self, SqlStatement};
+use datafusion::common::DataFusionError;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::Result;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
+use std::path::{Path, PathBuf};
+
+/// Why an [`Engine`] could not be built. Each message says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineBuildError {
+    /// `target_partitions(0)` was asked for.
+    #[error("target partitions must be at least 1 (got 0)")]
+    ZeroTargetPartitions,
+    /// `memory_limit_bytes(0)` was asked for.
+    #[error("the memory limit must be more than 0 bytes")]
+    ZeroMemoryLimit,
+    /// Worker processes were asked for but this build has no multi-process runtime yet.
+    #[error(
+        "{workers} worker process(es) were asked for, but this build of dfshm runs queries \
+         in-process only; use 0 workers"
+    )]
+    WorkersUnavailable {
+        /// The number of workers that was asked for.
+        workers: usize,
+    },
+    /// The cache folder could not be created or is not a folder.
+    #[error("cannot use cache folder {}: {source}; choose a writable folder", path.display())]
+    CacheDir {
+        /// The folder that was asked for.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// DataFusion refused the runtime configuration.
+    #[error("cannot set up the DataFusion runtime: {0}")]
+    Runtime(#[source] DataFusionError),
+}
+
+/// Configuration of an [`Engine`]; every field has a sane default.
+///
+/// ```
+/// let engine = dfshm::Engine::builder().target_partitions(4).build().unwrap();
+/// assert_eq!(engine.target_partitions(), 4);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct EngineBuilder {
+    workers: usize,
+    target_partitions: Option<usize>,
+    memory_limit_bytes: Option<usize>,
+    cache_dir: Option<PathBuf>,
+    batch_size: Option<usize>,
+}
+
+impl EngineBuilder {
+    /// Number of worker processes; `0` (the default) runs everything in this process.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Partitions per plan node (DataFusion's `target_partitions`); defaults to the core count.
+    pub fn target_partitions(mut self, partitions: usize) -> Self {
+        self.target_partitions = Some(partitions);
+        self
+    }
+
+    /// Bytes of memory that operators may reserve before they spill or fail; unbounded by default.
+    pub fn memory_limit_bytes(mut self, bytes: usize) -> Self {
+        self.memory_limit_bytes = Some(bytes);
+        self
+    }
+
+    /// Folder that holds dfshm's cached results; created (mode 0700) when the engine is built.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Rows per record batch (DataFusion's `batch_size`, default 8192).
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = Some(rows);
+        self
+    }
+
+    /// Validates the configuration and starts the engine.
+    pub fn build(self) -> std::result::Result<Engine, EngineBuildError> {
+        if self.workers > 0 {
+            return Err(EngineBuildError::WorkersUnavailable {
+                workers: self.workers,
+            });
+        }
+        let mut config = SessionConfig::new().with_information_schema(true);
+        if let Some(partitions) = self.target_partitions {
+            if partitions == 0 {
+                return Err(EngineBuildError::ZeroTargetPartitions);
+            }
+            config = config.with_target_partitions(partitions);
+        }
+        if let Some(rows) = self.batch_size {
+            config = config.with_batch_size(rows.max(1));
+        }
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(bytes) = self.memory_limit_bytes {
+            if bytes == 0 {
+                return Err(EngineBuildError::ZeroMemoryLimit);
+            }
+            runtime = runtime.with_memory_limit(bytes, 1.0);
+        }
+        if let Some(dir) = &self.cache_dir {
+            create_private_dir(dir).map_err(|source| EngineBuildError::CacheDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let runtime = runtime.build_arc().map_err(EngineBuildError::Runtime)?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime).enable_url_table();
+        Ok(Engine {
+            ctx,
+            workers: self.workers,
+            cache_dir: self.cache_dir,
+        })
+    }
+}
+
+/// Creates `dir` and its parents; a folder dfshm creates is readable by its owner only.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    if !dir.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "exists and is not a folder",
+        ));
+    }
+    Ok(())
+}
+
+/// What running one statement produced.
+#[derive(Debug)]
+pub enum StatementOutcome {
+    /// A statement that returns rows (a query, `EXPLAIN`, DML counts); the rows are computed lazily
+    /// when the data frame is collected or streamed.
+    Rows(DataFrame),
+    /// A statement that was carried out and returns no rows (DDL, `SET`, ...).
+    Done,
+}
+
+/// A dfshm query engine: DataFusion with its stages spread over worker processes.
+pub struct Engine {
+    ctx: SessionContext,
+    workers: usize,
+    cache_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("session_id", &self.ctx.session_id())
+            .field("workers", &self.workers)
+            .field("target_partitions", &self.target_partitions())
+            .field("cache_dir", &self.cache_dir)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// A builder with defaults: in-process, one partition per core, no memory limit.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The number of worker processes this engine runs queries on (0: in-process).
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Partitions per plan node.
+    pub fn target_partitions(&self) -> usize {
+        self.ctx.copied_config().target_partitions()
+    }
+
+    /// The cache folder, when one was configured.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
+    }
+
+    /// The underlying DataFusion session, for anything this API does not cover.
+    pub fn session_context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Plans one SQL statement; DDL runs at once, queries run when the frame is collected.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        self.ctx.sql(sql).await
+    }
+
+    /// Splits a script of `;`-separated statements; see [`SqlStatement`].
+    pub fn statements(&self, sql: &str) -> Result<Vec<SqlStatement>> {
+        let dialect = self.ctx.copied_config().options().sql_parser.dialect;
+        script::split_statements(sql, &dialect)
+    }
+
+    /// Plans and runs one statement of a script, telling DDL (no rows) from queries.
+    pub async fn run_statement(&self, statement: &SqlStatement) -> Result<StatementOutcome> {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let parsed = state.sql_to_statement(statement.text(), &dialect)?;
+        let plan = state.statement_to_plan(parsed).await?;
+        let returns_rows = !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        Ok(if returns_rows {
+            StatementOutcome::Rows(frame)
+        } else {
+            StatementOutcome::Done
+        })
+    }
+
+    /// Registers a Parquet file or folder of files as table `name`.
+    pub async fn register_parquet(&self, name: &str, path: impl AsRef<Path>) -> Result<()> {
+        let path = path_str(path.as_ref())?;
+        self.ctx
+            .register_parquet(name, path, ParquetReadOptions::default())
+            .await
+    }
+
+    /// Registers a CSV file or folder of files (with a header row) as table `name`.
+    pub async fn register_csv(&self, name: &str, path: impl AsRef<Path>) -> Result<()> {
+        let path = path_str(path.as_ref())?;
+        self.ctx
+            .register_csv(name, path, CsvReadOptions::new())
+            .await
+    }
+}
+
+fn path_str(path: &Path) -> Result<&str> {
+    path.to_str().ok_or_else(|| {
+        DataFusionError::Plan(format!(
+            "path {} is not valid UTF-8; rename it or register it through a symlink",
+            path.display()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn invalid_settings_are_refused_with_a_reason() {
+        let zero = Engine::builder().target_partitions(0).build().unwrap_err();
+        assert!(matches!(zero, EngineBuildError::ZeroTargetPartitions));
+        let memory = Engine::builder().memory_limit_bytes(0).build().unwrap_err();
+        assert!(matches!(memory, EngineBuildError::ZeroMemoryLimit));
+        let workers = Engine::builder().workers(2).build().unwrap_err();
+        assert!(workers.to_string().contains("use 0 workers"), "{workers}");
+    }
+
+    #[test]
+    fn the_cache_folder_is_created_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("a").join("cache");
+        let engine = Engine::builder().cache_dir(&cache).build().unwrap();
+        assert_eq!(engine.cache_dir(), Some(cache.as_path()));
+        let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let error = Engine::builder().cache_dir(&file).build().unwrap_err();
+        assert!(
+            matches!(error, EngineBuildError::CacheDir { .. }),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn ddl_is_done_and_queries_return_rows() {
+        let engine = Engine::builder().target_partitions(3).build().unwrap();
+        assert_eq!(engine.target_partitions(), 3);
+        let statements = engine
+            .statements("create view v as select 5 as n; select n * 2 as m from v")
+            .unwrap();
+        assert_eq!(statements.len(), 2);
+        let first = engine.run_statement(&statements[0]).await.unwrap();
+        assert!(matches!(first, StatementOutcome::Done));
+        let StatementOutcome::Rows(frame) = engine.run_statement(&statements[1]).await.unwrap()
+        else {
+            panic!("a query returns rows");
+        };
+        let batches = frame.collect().await.unwrap();
+        assert_eq!(batches[0].num_rows(), 1);
+    }
+
+    #[tokio::test]
+    async fn csv_files_register_as_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, "a,b\n1,x\n2,y\n3,z\n").unwrap();
+        let engine = Engine::builder().build().unwrap();
+        engine.register_csv("t", &path).await.unwrap();
+        let batches = engine
+            .sql("select sum(a) as s from t where b <> 'y'")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert!(text.contains("| 4 |"), "{text}");
+    }
+}

@@ -1,0 +1,23 @@
+//! dfshm runs Apache DataFusion plans across worker processes on one host; stages exchange Arrow
+//! record batches through shared-memory rings.
+//!
+//! The crate keeps its modules private and re-exports a chosen surface: [`Engine`] and its
+//! builder, SQL script splitting, and the TPC-H helpers the benchmarks and tests share. Modules
+//! are layered lowest first; a module only uses modules below it (see ARCHITECTURE.md).
+
+mod byte_size;
+mod engine;
+mod script;
+pub mod tpch;
+
+pub use byte_size::{ByteSizeError, parse_byte_size};
+pub use engine::{Engine, EngineBuildError, EngineBuilder, StatementOutcome};
+pub use script::SqlStatement;
+
+/// DataFusion, re-exported so that users get exactly the version (and arrow major) dfshm uses.
+pub use datafusion;
+
+/// The version of dfshm.
+pub fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}

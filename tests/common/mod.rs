@@ -1,0 +1,185 @@
+//! Helpers shared by the integration tests: small TPC-H data, a plain-DataFusion oracle, and a
+//! result comparison that is order-sensitive on request and tolerant for floating point.
+
+#![allow(dead_code)]
+
+use dfshm::datafusion::arrow::array::{Array, AsArray};
+use dfshm::datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
+use dfshm::datafusion::arrow::record_batch::RecordBatch;
+use dfshm::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use dfshm::datafusion::prelude::{ParquetReadOptions, SessionContext};
+use dfshm::tpch;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The scale factor of the tests' TPC-H data: small, but every query returns rows.
+pub const TEST_SCALE_FACTOR: f64 = 0.01;
+
+/// A folder of TPC-H data at [`TEST_SCALE_FACTOR`], generated once per test binary.
+pub fn tpch_data() -> &'static Path {
+    static DATA: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("dfshm-test-tpch-")
+            .tempdir()
+            .expect("create a temporary folder");
+        tpch::generate(TEST_SCALE_FACTOR, dir.path(), &|_| {}).expect("generate TPC-H data");
+        dir
+    })
+    .path()
+}
+
+/// The statements that register the TPC-H tables of `dir` (for the CLI).
+pub fn tpch_ddl(dir: &Path) -> String {
+    tpch::TABLES
+        .iter()
+        .map(|table| {
+            format!(
+                "create external table {table} stored as parquet location '{}/';\n",
+                dir.join(table).display()
+            )
+        })
+        .collect()
+}
+
+/// Plain DataFusion (no dfshm code) with the TPC-H tables registered: the oracle.
+pub async fn datafusion_oracle(dir: &Path) -> SessionContext {
+    let ctx = SessionContext::new();
+    for table in tpch::TABLES {
+        let path = dir.join(table);
+        ctx.register_parquet(
+            table,
+            path.to_str().expect("utf-8 path"),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .expect("register table with DataFusion");
+    }
+    ctx
+}
+
+/// Runs every statement of `sql` on plain DataFusion; returns the rows of the last one that has rows.
+pub async fn oracle_answer(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
+    let mut answer = Vec::new();
+    for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
+        let frame = ctx.sql(statement).await.expect("oracle plans the query");
+        let returns_rows = !frame.schema().fields().is_empty();
+        let batches = frame.collect().await.expect("oracle runs the query");
+        if returns_rows {
+            answer = batches;
+        }
+    }
+    answer
+}
+
+/// One value of a result row, compared exactly except for floating point.
+#[derive(Debug, Clone)]
+pub enum Cell {
+    Null,
+    Float(f64),
+    Text(String),
+}
+
+impl PartialEq for Cell {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Cell::Null, Cell::Null) => true,
+            (Cell::Text(a), Cell::Text(b)) => a == b,
+            (Cell::Float(a), Cell::Float(b)) => {
+                a == b
+                    || (a.is_nan() && b.is_nan())
+                    || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The rows of `batches` as cells.
+pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<Cell>> {
+    let options = FormatOptions::default();
+    let mut out = Vec::new();
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|column| ArrayFormatter::try_new(column.as_ref(), &options).expect("formatter"))
+            .collect();
+        for row in 0..batch.num_rows() {
+            let cells = batch
+                .columns()
+                .iter()
+                .zip(&formatters)
+                .map(|(column, formatter)| {
+                    if column.is_null(row) {
+                        return Cell::Null;
+                    }
+                    match column.data_type() {
+                        DataType::Float64 => {
+                            Cell::Float(column.as_primitive::<Float64Type>().value(row))
+                        }
+                        DataType::Float32 => {
+                            Cell::Float(column.as_primitive::<Float32Type>().value(row) as f64)
+                        }
+                        _ => Cell::Text(formatter.value(row).to_string()),
+                    }
+                })
+                .collect();
+            out.push(cells);
+        }
+    }
+    out
+}
+
+fn sort_key(row: &[Cell]) -> String {
+    row.iter()
+        .map(|cell| match cell {
+            Cell::Null => "\u{0}".to_string(),
+            Cell::Float(value) => format!("{value:.6e}"),
+            Cell::Text(text) => text.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("\u{1}")
+}
+
+/// Asserts that `actual` has the rows of `expected`: in order when `ordered`, else as multisets.
+pub fn assert_same_rows(
+    what: &str,
+    expected: &[RecordBatch],
+    actual: &[RecordBatch],
+    ordered: bool,
+) {
+    let mut expected_rows = rows(expected);
+    let mut actual_rows = rows(actual);
+    assert_eq!(
+        expected_rows.len(),
+        actual_rows.len(),
+        "{what}: expected {} rows, got {}",
+        expected_rows.len(),
+        actual_rows.len()
+    );
+    if !ordered {
+        expected_rows.sort_by_cached_key(|row| sort_key(row));
+        actual_rows.sort_by_cached_key(|row| sort_key(row));
+    }
+    for (index, (want, got)) in expected_rows.iter().zip(&actual_rows).enumerate() {
+        assert_eq!(want, got, "{what}: row {index} differs");
+    }
+}
+
+/// A scratch folder for one test.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("dfshm-test-")
+        .tempdir()
+        .expect("create a temporary folder")
+}
+
+/// The path of a built binary of this package.
+pub fn binary(name: &str) -> PathBuf {
+    match name {
+        "dfshm" => PathBuf::from(env!("CARGO_BIN_EXE_dfshm")),
+        "dfshm-bench" => PathBuf::from(env!("CARGO_BIN_EXE_dfshm-bench")),
+        other => panic!("unknown binary {other}"),
+    }
+}

@@ -1,0 +1,76 @@
+//! Differential test: every TPC-H query through `dfshm::Engine` equals plain DataFusion's answer,
+//! in every configuration a user can choose (including one partition per node).
+
+mod common;
+
+use common::{assert_same_rows, datafusion_oracle, oracle_answer, tpch_data};
+use dfshm::{Engine, StatementOutcome, tpch};
+
+/// Runs every statement of `sql` on `engine`; returns the rows of the row-returning statement.
+async fn engine_answer(
+    engine: &Engine,
+    sql: &str,
+) -> Vec<dfshm::datafusion::arrow::record_batch::RecordBatch> {
+    let mut answer = Vec::new();
+    for statement in engine.statements(sql).expect("split the query") {
+        let outcome = engine
+            .run_statement(&statement)
+            .await
+            .expect("plan the statement");
+        if let StatementOutcome::Rows(frame) = outcome {
+            answer = frame.collect().await.expect("run the query");
+        }
+    }
+    answer
+}
+
+async fn all_queries_match(engine: Engine) {
+    let data = tpch_data();
+    tpch::register_tables(&engine, data)
+        .await
+        .expect("register tables");
+    let oracle = datafusion_oracle(data).await;
+    let mut queries_with_rows = 0;
+    for number in 1..=tpch::QUERY_COUNT {
+        let sql = tpch::query(number).expect("query exists");
+        let expected = oracle_answer(&oracle, sql).await;
+        let actual = engine_answer(&engine, sql).await;
+        if expected.iter().any(|batch| batch.num_rows() > 0) {
+            queries_with_rows += 1;
+        }
+        // Every TPC-H query orders its result totally.
+        assert_same_rows(&format!("q{number} ({engine:?})"), &expected, &actual, true);
+    }
+    assert!(
+        queries_with_rows >= 20,
+        "only {queries_with_rows} queries returned rows: the test data is too small to check them"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_in_process_equal_datafusion() {
+    all_queries_match(Engine::builder().build().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_with_one_partition_per_node_equal_datafusion() {
+    all_queries_match(Engine::builder().target_partitions(1).build().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_with_small_batches_and_many_partitions_equal_datafusion() {
+    let engine = Engine::builder()
+        .target_partitions(7)
+        .batch_size(100)
+        .build()
+        .unwrap();
+    all_queries_match(engine).await;
+}
+
+#[test]
+fn there_are_22_queries_and_no_23rd() {
+    assert!(tpch::query(0).is_none());
+    assert!(tpch::query(22).is_some());
+    assert!(tpch::query(23).is_none());
+    assert!(tpch::query(15).unwrap().contains("create view"));
+}

@@ -1,0 +1,347 @@
+//! `dfshm-bench`: TPC-H data generation and query timings across execution modes.
+//!
+//! `gen` writes the 8 TPC-H tables as Parquet; `tpch` runs the 22 queries in each mode (in-process
+//! DataFusion and dfshm worker counts), prints per-query medians, totals and ratios to in-process,
+//! and can write them as JSON. Timings are taken in one run so that ratios compare like with like.
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use dfshm::datafusion::error::Result as DfResult;
+use dfshm::{Engine, StatementOutcome, tpch};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Benchmarks for dfshm.
+#[derive(Debug, Parser)]
+#[command(name = "dfshm-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate the 8 TPC-H tables as Parquet (does nothing if DIR already holds that scale).
+    Gen {
+        /// Scale factor (1 = about 1 GB of raw data; fractions allowed).
+        #[arg(long, default_value_t = 1.0)]
+        sf: f64,
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Run the TPC-H queries in each mode and compare their timings.
+    Tpch(TpchArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+struct TpchArgs {
+    /// Scale factor; the data is generated into the cache folder on first use.
+    #[arg(long, default_value_t = 0.1, conflicts_with = "data")]
+    sf: f64,
+    /// Folder of existing TPC-H Parquet data (as written by `gen`) instead of --sf.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Comma-separated worker counts to run; 0 is in-process DataFusion, the baseline.
+    #[arg(long, default_value = "0", value_delimiter = ',', value_name = "N,...")]
+    workers: Vec<usize>,
+    /// Queries to run, e.g. `1-22` or `1,3,18-20`.
+    #[arg(long, default_value = "1-22", value_parser = parse_query_list)]
+    queries: QueryList,
+    /// Timed runs per query; the median is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: u64,
+    /// Partitions per plan node [default: the number of cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    target_partitions: Option<u64>,
+    /// Also write the medians as JSON: {"modes": {MODE: {"q1": median_ms, ...}}}.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+struct QueryList(Vec<usize>);
+
+fn parse_query_list(text: &str) -> Result<QueryList, String> {
+    let mut queries = Vec::new();
+    for item in text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
+        let (first, last) = match item.split_once('-') {
+            Some((first, last)) => (first.trim(), last.trim()),
+            None => (item, item),
+        };
+        let number = |text: &str| {
+            text.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=tpch::QUERY_COUNT).contains(n))
+                .ok_or_else(|| format!("`{text}` is not a TPC-H query number (1-22)"))
+        };
+        let (first, last) = (number(first)?, number(last)?);
+        if first > last {
+            return Err(format!("range `{item}` is backwards"));
+        }
+        queries.extend(first..=last);
+    }
+    if queries.is_empty() {
+        return Err("no queries given".to_string());
+    }
+    queries.sort_unstable();
+    queries.dedup();
+    Ok(QueryList(queries))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Gen { sf, out } => generate(sf, &out).map(|_| ()),
+        Command::Tpch(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| format!("cannot start the async runtime: {error}"))
+            .and_then(|runtime| runtime.block_on(run_tpch(args))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("Error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Generates (or finds) TPC-H data at `sf` in `dir`, with a progress bar.
+fn generate(sf: f64, dir: &Path) -> Result<(), String> {
+    let bar = ProgressBar::new(tpch::estimated_rows(sf));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "generating TPC-H sf={msg} {wide_bar} {human_pos}/~{human_len} rows ({eta})",
+        )
+        .expect("static template is valid"),
+    );
+    bar.set_message(sf.to_string());
+    let started = Instant::now();
+    let report = tpch::generate(sf, dir, &|rows| bar.inc(rows)).map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    let total: u64 = report.manifest.rows.iter().sum();
+    if report.generated {
+        eprintln!(
+            "generated TPC-H sf={sf} in {}: {total} rows in {:.1} s",
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+    } else {
+        eprintln!("TPC-H sf={sf} already in {} ({total} rows)", dir.display());
+    }
+    Ok(())
+}
+
+fn mode_name(workers: usize) -> String {
+    if workers == 0 {
+        "in-process".to_string()
+    } else {
+        format!("shm-{workers}")
+    }
+}
+
+/// The timings of one mode: per query, the median and the row count.
+#[derive(Debug, Default)]
+struct ModeResult {
+    median_ms: BTreeMap<usize, f64>,
+    rows: BTreeMap<usize, usize>,
+}
+
+async fn run_tpch(args: TpchArgs) -> Result<(), String> {
+    let data = match &args.data {
+        Some(dir) => {
+            if tpch::read_manifest(dir).is_none() {
+                return Err(format!(
+                    "{} holds no TPC-H data written by `dfshm-bench gen` ({} missing)",
+                    dir.display(),
+                    tpch::MANIFEST_FILE
+                ));
+            }
+            dir.clone()
+        }
+        None => {
+            let dir = dirs::cache_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("dfshm")
+                .join(format!("tpch-sf{}", args.sf));
+            generate(args.sf, &dir)?;
+            dir
+        }
+    };
+    let mut modes: Vec<usize> = Vec::new();
+    for workers in &args.workers {
+        if !modes.contains(workers) {
+            modes.push(*workers);
+        }
+    }
+    let steps = (modes.len() * args.queries.0.len()) as u64 * args.iterations;
+    let bar = ProgressBar::new(steps);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>16} {wide_bar} {pos}/{len} runs")
+            .expect("static template is valid"),
+    );
+    let mut results: Vec<(String, ModeResult)> = Vec::new();
+    for &workers in &modes {
+        let name = mode_name(workers);
+        let mut builder = Engine::builder().workers(workers);
+        if let Some(partitions) = args.target_partitions {
+            builder = builder.target_partitions(partitions as usize);
+        }
+        let engine = builder
+            .build()
+            .map_err(|error| format!("mode {name}: {error}"))?;
+        tpch::register_tables(&engine, &data)
+            .await
+            .map_err(|error| format!("registering tables from {}: {error}", data.display()))?;
+        let mut result = ModeResult::default();
+        for &query in &args.queries.0 {
+            let sql = tpch::query(query).expect("query numbers are validated");
+            let mut times = Vec::new();
+            let mut rows = 0;
+            for _ in 0..args.iterations {
+                bar.set_message(format!("{name} q{query}"));
+                let (elapsed, count) = time_query(&engine, sql)
+                    .await
+                    .map_err(|error| format!("mode {name}, q{query}: {error}"))?;
+                times.push(elapsed);
+                rows = count;
+                bar.inc(1);
+            }
+            result.median_ms.insert(query, median_ms(&mut times));
+            result.rows.insert(query, rows);
+        }
+        results.push((name, result));
+    }
+    bar.finish_and_clear();
+    print_report(&args.queries.0, &results);
+    if let Some(path) = &args.json {
+        write_json(path, &results)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Runs every statement of `sql`; returns the time taken and the rows of the row-returning one.
+async fn time_query(engine: &Engine, sql: &str) -> DfResult<(Duration, usize)> {
+    let started = Instant::now();
+    let mut rows = 0;
+    for statement in engine.statements(sql)? {
+        if let StatementOutcome::Rows(frame) = engine.run_statement(&statement).await? {
+            rows = frame
+                .collect()
+                .await?
+                .iter()
+                .map(|batch| batch.num_rows())
+                .sum();
+        }
+    }
+    Ok((started.elapsed(), rows))
+}
+
+fn median_ms(times: &mut [Duration]) -> f64 {
+    times.sort();
+    let middle = times.len() / 2;
+    let median = if times.len().is_multiple_of(2) {
+        (times[middle - 1] + times[middle]) / 2
+    } else {
+        times[middle]
+    };
+    median.as_secs_f64() * 1000.0
+}
+
+fn print_report(queries: &[usize], results: &[(String, ModeResult)]) {
+    let baseline = results.iter().find(|(name, _)| name == "in-process");
+    let mut header = format!("{:<6}", "query");
+    for (name, _) in results {
+        header.push_str(&format!(" {:>14}", format!("{name} ms")));
+        if baseline.is_some() && name != "in-process" {
+            header.push_str(&format!(" {:>8}", "ratio"));
+        }
+    }
+    header.push_str(&format!(" {:>9}", "rows"));
+    println!("{header}");
+    let mut mismatches = Vec::new();
+    for &query in queries {
+        let mut line = format!("{:<6}", format!("q{query}"));
+        for (name, result) in results {
+            let ms = result.median_ms[&query];
+            line.push_str(&format!(" {ms:>14.1}"));
+            if let Some((_, base)) = baseline.filter(|_| name != "in-process") {
+                line.push_str(&format!(" {:>7.2}x", ms / base.median_ms[&query]));
+                if base.rows[&query] != result.rows[&query] {
+                    mismatches.push(format!(
+                        "q{query}: {name} returned {} rows, in-process {}",
+                        result.rows[&query], base.rows[&query]
+                    ));
+                }
+            }
+        }
+        let rows = results.first().map_or(0, |(_, result)| result.rows[&query]);
+        line.push_str(&format!(" {rows:>9}"));
+        println!("{line}");
+    }
+    let mut total = format!("{:<6}", "total");
+    let base_total: Option<f64> = baseline.map(|(_, base)| base.median_ms.values().sum());
+    for (name, result) in results {
+        let sum: f64 = result.median_ms.values().sum();
+        total.push_str(&format!(" {sum:>14.1}"));
+        if let Some(base_total) = base_total.filter(|_| name != "in-process") {
+            total.push_str(&format!(" {:>7.2}x", sum / base_total));
+        }
+    }
+    println!("{total}");
+    for mismatch in &mismatches {
+        eprintln!("warning: row counts differ: {mismatch}");
+    }
+}
+
+fn write_json(path: &Path, results: &[(String, ModeResult)]) -> Result<(), String> {
+    let modes: serde_json::Map<String, serde_json::Value> = results
+        .iter()
+        .map(|(name, result)| {
+            let queries: serde_json::Map<String, serde_json::Value> = result
+                .median_ms
+                .iter()
+                .map(|(query, ms)| (format!("q{query}"), serde_json::json!(ms)))
+                .collect();
+            (name.clone(), serde_json::Value::Object(queries))
+        })
+        .collect();
+    let document = serde_json::json!({ "modes": modes });
+    let text = serde_json::to_string_pretty(&document).expect("JSON values serialize");
+    std::fs::write(path, text + "\n").map_err(|error| format!("{}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_lists_accept_ranges_and_reject_nonsense() {
+        assert_eq!(parse_query_list("1-3,5").unwrap().0, vec![1, 2, 3, 5]);
+        assert_eq!(parse_query_list("22").unwrap().0, vec![22]);
+        assert!(parse_query_list("0").is_err());
+        assert!(parse_query_list("23").is_err());
+        assert!(parse_query_list("5-3").is_err());
+        assert!(parse_query_list("a").is_err());
+    }
+
+    #[test]
+    fn median_of_even_count_is_the_mean_of_the_middle_two() {
+        let mut times = vec![Duration::from_millis(4), Duration::from_millis(1)];
+        assert_eq!(median_ms(&mut times), 2.5);
+        let mut odd = vec![3, 1, 2]
+            .into_iter()
+            .map(Duration::from_millis)
+            .collect::<Vec<_>>();
+        assert_eq!(median_ms(&mut odd), 2.0);
+    }
+}

@@ -1,0 +1,299 @@
+//! `dfshm`: a datafusion-cli-like shell whose queries run on dfshm's engine.
+//!
+//! Statements from `-c` and `-f` run in order in one session and stop at the first error (exit
+//! status 1); with neither, statements come from an interactive prompt (or from piped stdin), where
+//! an error is reported and the session goes on. Rows go to stdout; errors, timings and row counts
+//! go to stderr so that `--format csv` output stays machine-readable.
+
+mod print;
+mod repl;
+
+use clap::Parser;
+use dfshm::datafusion::error::DataFusionError;
+use dfshm::{Engine, SqlStatement, StatementOutcome};
+use print::{Format, MaxRows, print_stream};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Run SQL on DataFusion across dfshm worker processes.
+#[derive(Debug, Parser)]
+#[command(name = "dfshm", version, about, after_help = AFTER_HELP)]
+struct Args {
+    /// SQL to run (several `;`-separated statements allowed); repeatable, runs in order.
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    commands: Vec<String>,
+
+    /// File of SQL statements to run; repeatable, runs after the commands, in order.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    files: Vec<PathBuf>,
+
+    /// Output format of query results.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+
+    /// Print no timing or row-count lines.
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Worker processes to run queries on; 0 runs in this process.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    workers: usize,
+
+    /// Partitions per plan node [default: the number of cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    target_partitions: Option<u64>,
+
+    /// Memory operators may use before they spill or fail, e.g. 512M or 2G [default: unbounded].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<usize>,
+
+    /// Rows the `table` format shows per statement (`inf` for all); other formats show all rows.
+    #[arg(long, default_value = "40", value_name = "N")]
+    maxrows: MaxRows,
+}
+
+const AFTER_HELP: &str = "Examples:
+  dfshm -c \"select 1 as x, 'a' as y\"
+  dfshm --format csv -c \"create external table t stored as parquet location 'data/t/'\" -c \"select count(*) from t\"
+  dfshm -f queries.sql --workers 2
+  dfshm            (interactive; \\? for help, \\q to quit)";
+
+fn parse_size(text: &str) -> Result<usize, String> {
+    dfshm::parse_byte_size(text).map_err(|error| error.to_string())
+}
+
+/// Where the statements of a script came from, for error messages.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The n-th `-c` (1-based).
+    Command(usize),
+    /// A `-f` file.
+    File(PathBuf),
+    /// The interactive prompt or piped stdin.
+    Prompt,
+}
+
+/// Settings that shape how results are shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    format: Format,
+    quiet: bool,
+    max_rows: MaxRows,
+}
+
+/// A failed statement: where it was and what went wrong.
+#[derive(Debug)]
+pub struct StatementError {
+    place: String,
+    error: DataFusionError,
+}
+
+impl std::fmt::Display for StatementError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Error")?;
+        if !self.place.is_empty() {
+            write!(f, " in {}", self.place)?;
+        }
+        write!(f, ": {}", one_line(&self.error))
+    }
+}
+
+/// A DataFusion error on one line: its causes joined by `: ` and inner newlines folded.
+fn one_line(error: &DataFusionError) -> String {
+    let text = error.to_string();
+    text.split('\n')
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && *line != "caused by")
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// What stopped a script early.
+pub enum ScriptStop {
+    /// A statement failed.
+    Failed(StatementError),
+    /// Stdout was closed (e.g. piped into `head`): stop quietly.
+    OutputClosed,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("Error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let mut builder = Engine::builder().workers(args.workers);
+    if let Some(partitions) = args.target_partitions {
+        builder = builder.target_partitions(partitions as usize);
+    }
+    if let Some(bytes) = args.memory_limit {
+        builder = builder.memory_limit_bytes(bytes);
+    }
+    let engine = match builder.build() {
+        Ok(engine) => engine,
+        Err(error) => {
+            eprintln!("Error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let output = Output {
+        format: args.format,
+        quiet: args.quiet,
+        max_rows: args.maxrows,
+    };
+    if args.commands.is_empty() && args.files.is_empty() {
+        return repl::run(&engine, output).await;
+    }
+    let mut scripts: Vec<(Source, String)> = args
+        .commands
+        .into_iter()
+        .enumerate()
+        .map(|(index, sql)| (Source::Command(index + 1), sql))
+        .collect();
+    for path in args.files {
+        match std::fs::read_to_string(&path) {
+            Ok(sql) => scripts.push((Source::File(path), sql)),
+            Err(error) => {
+                eprintln!("Error: cannot read {}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    for (source, sql) in &scripts {
+        match run_script(&engine, source, sql, output).await {
+            Ok(()) => {}
+            Err(ScriptStop::OutputClosed) => return ExitCode::SUCCESS,
+            Err(ScriptStop::Failed(error)) => {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs every statement of `sql` in order, stopping at the first failure.
+pub async fn run_script(
+    engine: &Engine,
+    source: &Source,
+    sql: &str,
+    output: Output,
+) -> Result<(), ScriptStop> {
+    let statements = engine.statements(sql).map_err(|error| {
+        ScriptStop::Failed(StatementError {
+            place: place(source, None),
+            error,
+        })
+    })?;
+    for statement in &statements {
+        run_statement(engine, statement, output)
+            .await
+            .map_err(|stop| match stop {
+                Stop::Error(error) => ScriptStop::Failed(StatementError {
+                    place: place(source, Some(statement)),
+                    error,
+                }),
+                Stop::OutputClosed => ScriptStop::OutputClosed,
+            })?;
+    }
+    Ok(())
+}
+
+fn place(source: &Source, statement: Option<&SqlStatement>) -> String {
+    let origin = match source {
+        Source::Command(n) => format!("command {n}"),
+        Source::File(path) => path.display().to_string(),
+        Source::Prompt => String::new(),
+    };
+    match (statement, source) {
+        (None, _) => origin,
+        (Some(statement), Source::Prompt) => format!("statement at line {}", statement.line()),
+        (Some(statement), _) => format!(
+            "{origin}, statement {} (line {})",
+            statement.index() + 1,
+            statement.line()
+        ),
+    }
+}
+
+enum Stop {
+    Error(DataFusionError),
+    OutputClosed,
+}
+
+impl From<DataFusionError> for Stop {
+    fn from(error: DataFusionError) -> Self {
+        // A closed stdout surfaces as an I/O error from the writers; it is not a query failure.
+        if is_broken_pipe(&error) {
+            Stop::OutputClosed
+        } else {
+            Stop::Error(error)
+        }
+    }
+}
+
+fn is_broken_pipe(error: &DataFusionError) -> bool {
+    use dfshm::datafusion::arrow::error::ArrowError;
+    let io = match error.find_root() {
+        DataFusionError::IoError(io) => Some(io),
+        DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
+            ArrowError::IoError(_, io) => Some(io),
+            _ => None,
+        },
+        DataFusionError::External(inner) => inner.downcast_ref::<std::io::Error>(),
+        _ => None,
+    };
+    io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+async fn run_statement(
+    engine: &Engine,
+    statement: &SqlStatement,
+    output: Output,
+) -> Result<(), Stop> {
+    let started = Instant::now();
+    let frame = match engine.run_statement(statement).await? {
+        StatementOutcome::Done => {
+            if !output.quiet {
+                eprintln!(
+                    "OK. Elapsed {:.3} seconds.",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            return Ok(());
+        }
+        StatementOutcome::Rows(frame) => frame,
+    };
+    let stream = frame.execute_stream().await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let printed = print_stream(stream, output.format, output.max_rows, &mut out).await?;
+    out.flush()
+        .map_err(|error| Stop::from(DataFusionError::IoError(error)))?;
+    drop(out);
+    if !output.quiet {
+        let shown = if printed.shown < printed.rows {
+            format!(" ({} shown; --maxrows inf shows all)", printed.shown)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "{} row(s) fetched{shown}. Elapsed {:.3} seconds.",
+            printed.rows,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
