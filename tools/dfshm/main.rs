@@ -219,7 +219,13 @@ fn place(source: &Source, statement: Option<&SqlStatement>) -> String {
     };
     match (statement, source) {
         (None, _) => origin,
-        (Some(statement), Source::Prompt) => format!("statement at line {}", statement.line()),
+        // At the prompt a single statement needs no address; a later one of several does.
+        (Some(statement), Source::Prompt) if statement.index() == 0 => origin,
+        (Some(statement), Source::Prompt) => format!(
+            "statement {} (line {})",
+            statement.index() + 1,
+            statement.line()
+        ),
         (Some(statement), _) => format!(
             "{origin}, statement {} (line {})",
             statement.index() + 1,
