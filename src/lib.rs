@@ -2,12 +2,16 @@
 //! record batches through shared-memory rings.
 //!
 //! The crate keeps its modules private and re-exports a chosen surface: [`Engine`] and its
-//! builder, SQL script splitting, and the TPC-H helpers the benchmarks and tests share. Modules
-//! are layered lowest first; a module only uses modules below it (see ARCHITECTURE.md).
+//! builder, SQL script splitting, and the TPC-H helpers the benchmarks and tests share. The low
+//! layers `shm` (segments, fd passing, wake-ups) and `ring` (the byte ring) are public for
+//! benchmarks and for embedders that move bytes between their own processes. Modules are
+//! layered lowest first; a module only uses modules below it (see ARCHITECTURE.md).
 
 mod byte_size;
 mod engine;
+pub mod ring;
 mod script;
+pub mod shm;
 pub mod tpch;
 
 pub use byte_size::{ByteSizeError, parse_byte_size};
