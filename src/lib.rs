@@ -13,6 +13,7 @@ pub mod ring;
 mod script;
 pub mod shm;
 pub mod tpch;
+pub mod transport;
 
 pub use byte_size::{ByteSizeError, parse_byte_size};
 pub use engine::{Engine, EngineBuildError, EngineBuilder, StatementOutcome};

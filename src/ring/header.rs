@@ -12,12 +12,14 @@ pub const FRAME_ALIGN: usize = 64;
 /// Bytes of the header in front of every frame's payload.
 pub(crate) const FRAME_HEADER_BYTES: usize = 64;
 /// Bytes of the ring header in front of the data area.
-pub(crate) const RING_HEADER_BYTES: usize = 384;
+pub(crate) const RING_HEADER_BYTES: usize = 640;
+/// Words of the control area the layers above may use (e.g. per-stream cancel bits).
+pub const CONTROL_WORDS: usize = 32;
 /// The smallest ring capacity.
 pub const MIN_CAPACITY_BYTES: usize = 4096;
 
 pub(crate) const RING_MAGIC: u64 = u64::from_le_bytes(*b"DFSHMRNG");
-pub(crate) const RING_VERSION: u32 = 1;
+pub(crate) const RING_VERSION: u32 = 2;
 
 /// Bits of the ring's state word.
 pub(crate) mod state {
@@ -43,6 +45,7 @@ pub(crate) mod state {
 /// | 192 | consumer-waiting flag | both |
 /// | 256 | producer-waiting flag | both |
 /// | 320 | state bits | both |
+/// | 384 | 32 control words, opaque to the ring | the layer above |
 #[repr(C, align(64))]
 pub(crate) struct RingHeader {
     magic: u64,
@@ -60,6 +63,7 @@ pub(crate) struct RingHeader {
     _line4: [u8; 60],
     pub state: AtomicU32,
     _line5: [u8; 60],
+    pub control: [AtomicU64; CONTROL_WORDS],
 }
 
 const _: () = {
@@ -69,6 +73,7 @@ const _: () = {
     assert!(offset_of!(RingHeader, consumer_waiting) == 192);
     assert!(offset_of!(RingHeader, producer_waiting) == 256);
     assert!(offset_of!(RingHeader, state) == 320);
+    assert!(offset_of!(RingHeader, control) == 384);
     assert!(RING_HEADER_BYTES.is_multiple_of(FRAME_ALIGN));
     // Atomics in shared memory must be plain words that both processes use lock-free.
     assert!(size_of::<AtomicU64>() == 8 && size_of::<AtomicU32>() == 4);
@@ -92,6 +97,7 @@ impl RingHeader {
             _line4: [0; 60],
             state: AtomicU32::new(0),
             _line5: [0; 60],
+            control: [const { AtomicU64::new(0) }; CONTROL_WORDS],
         }
     }
 

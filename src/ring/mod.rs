@@ -23,10 +23,10 @@ use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-pub use header::{FRAME_ALIGN, MIN_CAPACITY_BYTES};
+pub use header::{CONTROL_WORDS, FRAME_ALIGN, MIN_CAPACITY_BYTES};
 
 /// Why a ring could not be created or opened.
 #[derive(Debug, thiserror::Error)]
@@ -506,6 +506,11 @@ impl Producer {
         self.shared.set_state(state::CANCELLED);
     }
 
+    /// The control words shared with the consumer, for the layer above.
+    pub fn control(&self) -> &[AtomicU64; CONTROL_WORDS] {
+        &self.shared.header().control
+    }
+
     fn publish(&mut self, new_write: u64) {
         self.write = new_write;
         let header = self.shared.header();
@@ -839,6 +844,11 @@ impl Consumer {
     /// Cancels the stream for both sides.
     pub fn cancel(&self) {
         self.shared().set_state(state::CANCELLED);
+    }
+
+    /// The control words shared with the producer, for the layer above.
+    pub fn control(&self) -> &[AtomicU64; CONTROL_WORDS] {
+        &self.shared().header().control
     }
 }
 

@@ -1,0 +1,277 @@
+use super::*;
+use crate::ring::{RingMemory, RingParts};
+use crate::shm::Segment;
+use datafusion::arrow::array::{
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, DictionaryArray,
+    Float64Array, Int32Array, Int64Array, LargeStringArray, ListArray, StringArray,
+    StringViewArray, StructArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{Int32Type, Schema};
+use proptest::prelude::*;
+
+pub(crate) fn ring(capacity: usize) -> RingParts {
+    let segment = Segment::create("transport-test", capacity + 4096).unwrap();
+    RingParts::create(RingMemory::Owned(segment), capacity).unwrap()
+}
+
+/// A batch with every type TPC-H plans produce, plus nested and dictionary columns, with nulls.
+pub(crate) fn every_type_batch(rows: usize) -> RecordBatch {
+    let ints: Int32Array = (0..rows as i32)
+        .map(|v| (v % 7 != 0).then_some(v))
+        .collect();
+    let longs = Int64Array::from_iter_values((0..rows as i64).map(|v| v * 1_000_003));
+    let decimals =
+        Decimal128Array::from_iter((0..rows as i128).map(|v| (v % 5 != 0).then_some(v * 101)))
+            .with_precision_and_scale(15, 2)
+            .unwrap();
+    let dates = Date32Array::from_iter_values((0..rows as i32).map(|v| 8000 + v % 2500));
+    let strings: StringArray = (0..rows)
+        .map(|v| (v % 11 != 0).then(|| format!("value-{v}-{}", "x".repeat(v % 13))))
+        .collect();
+    let views: StringViewArray = (0..rows)
+        .map(|v| Some(format!("a longer view string {v}")))
+        .collect();
+    let large: LargeStringArray = (0..rows).map(|v| Some(v.to_string())).collect();
+    let floats = Float64Array::from_iter_values((0..rows).map(|v| v as f64 / 3.0));
+    let bools: BooleanArray = (0..rows)
+        .map(|v| (v % 3 != 0).then_some(v % 2 == 0))
+        .collect();
+    let binary = BinaryArray::from_iter_values((0..rows).map(|v| vec![v as u8; v % 5]));
+    let stamps =
+        TimestampMicrosecondArray::from_iter_values((0..rows as i64).map(|v| v * 1_000_000));
+    let lists = ListArray::from_iter_primitive::<Int32Type, _, _>(
+        (0..rows as i32).map(|v| (v % 4 != 0).then(|| (0..v % 5).map(Some).collect::<Vec<_>>())),
+    );
+    let nested = StructArray::from(vec![
+        (
+            Arc::new(Field::new("n", DataType::Int64, false)),
+            Arc::new(Int64Array::from_iter_values((0..rows as i64).map(|v| -v))) as ArrayRef,
+        ),
+        (
+            Arc::new(Field::new("s", DataType::Utf8, true)),
+            Arc::new(StringArray::from_iter(
+                (0..rows).map(|v| Some(format!("s{v}"))),
+            )) as ArrayRef,
+        ),
+    ]);
+    let dictionary: DictionaryArray<Int32Type> = (0..rows)
+        .map(|v| ["MAIL", "SHIP", "AIR", "RAIL"][v % 4])
+        .collect();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("ints", Arc::new(ints)),
+        ("longs", Arc::new(longs)),
+        ("decimals", Arc::new(decimals)),
+        ("dates", Arc::new(dates)),
+        ("strings", Arc::new(strings)),
+        ("views", Arc::new(views)),
+        ("large", Arc::new(large)),
+        ("floats", Arc::new(floats)),
+        ("bools", Arc::new(bools)),
+        ("binary", Arc::new(binary)),
+        ("stamps", Arc::new(stamps)),
+        ("lists", Arc::new(lists)),
+        ("nested", Arc::new(nested)),
+        ("dictionary", Arc::new(dictionary)),
+    ];
+    RecordBatch::try_from_iter(columns).unwrap()
+}
+
+async fn read_all(reader: &mut RingReader) -> HashMap<u32, Result<Vec<RecordBatch>, String>> {
+    let mut streams: HashMap<u32, Result<Vec<RecordBatch>, String>> = HashMap::new();
+    while let Some(event) = reader.next_async().await.unwrap() {
+        match event {
+            StreamEvent::Batch { stream, batch } => streams
+                .entry(stream)
+                .or_insert_with(|| Ok(Vec::new()))
+                .as_mut()
+                .unwrap()
+                .push(batch),
+            StreamEvent::End { stream } => {
+                streams.entry(stream).or_insert_with(|| Ok(Vec::new()));
+            }
+            StreamEvent::Error { stream, message } => {
+                streams.insert(stream, Err(message));
+            }
+        }
+    }
+    streams
+}
+
+fn concat(batches: &[RecordBatch]) -> RecordBatch {
+    concat_batches(&batches[0].schema(), batches).unwrap()
+}
+
+async fn round_trip(
+    capacity: usize,
+    batches: Vec<RecordBatch>,
+    mode: DecodeMode,
+) -> Vec<RecordBatch> {
+    let parts = ring(capacity);
+    let mut writer = RingWriter::new(parts.producer(None), None);
+    let mut reader = RingReader::new(parts.consumer(None), mode);
+    let writing = tokio::spawn(async move {
+        for batch in &batches {
+            assert_eq!(
+                writer.write_batch(7, batch).await.unwrap(),
+                WriteOutcome::Written
+            );
+        }
+        writer.finish_stream(7).await.unwrap();
+        writer.close();
+    });
+    let mut streams = read_all(&mut reader).await;
+    writing.await.unwrap();
+    streams.remove(&7).unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_round_trips_zero_copy_and_copy_out() {
+    let batch = every_type_batch(1000);
+    for mode in [DecodeMode::ZeroCopy, DecodeMode::CopyOut] {
+        let received = round_trip(1 << 20, vec![batch.clone(), batch.slice(100, 50)], mode).await;
+        assert_eq!(
+            concat(&received),
+            concat(&[batch.clone(), batch.slice(100, 50)]),
+            "{mode:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_larger_than_the_ring_is_split_not_refused() {
+    let batch = every_type_batch(20_000);
+    let received = round_trip(64 * 1024, vec![batch.clone()], DecodeMode::ZeroCopy).await;
+    assert!(received.len() > 1, "the batch was split");
+    assert_eq!(concat(&received), batch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_row_larger_than_a_frame_is_streamed_over_several() {
+    let huge = "y".repeat(300_000);
+    let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, false)]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![Arc::new(StringArray::from(vec![huge.as_str()]))],
+    )
+    .unwrap();
+    let received = round_trip(64 * 1024, vec![batch.clone()], DecodeMode::ZeroCopy).await;
+    assert_eq!(concat(&received), batch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_multiplex_and_end_or_fail_independently() {
+    let parts = ring(256 * 1024);
+    let mut writer = RingWriter::new(parts.producer(None), None);
+    let mut reader = RingReader::new(parts.consumer(None), DecodeMode::CopyOut);
+    let batch = every_type_batch(300);
+    let expected = batch.clone();
+    let writing = tokio::spawn(async move {
+        for round in 0..10 {
+            for stream in 0..3 {
+                writer
+                    .write_batch(stream, &batch.slice(round * 30, 30))
+                    .await
+                    .unwrap();
+            }
+        }
+        writer.finish_stream(0).await.unwrap();
+        writer.fail_stream(1, "disk on fire").await.unwrap();
+        writer.finish_stream(2).await.unwrap();
+        writer.finish_stream(3).await.unwrap();
+        writer.close();
+    });
+    let mut streams = read_all(&mut reader).await;
+    writing.await.unwrap();
+    assert_eq!(concat(streams[&0].as_ref().unwrap()), expected);
+    assert_eq!(streams.remove(&1).unwrap().unwrap_err(), "disk on fire");
+    assert_eq!(concat(streams[&2].as_ref().unwrap()), expected);
+    assert!(
+        streams[&3].as_ref().unwrap().is_empty(),
+        "an empty stream just ends"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_stream_stops_its_producer_and_spares_its_siblings() {
+    let parts = ring(64 * 1024);
+    let mut writer = RingWriter::new(parts.producer(None), None);
+    let mut reader = RingReader::new(parts.consumer(None), DecodeMode::ZeroCopy);
+    reader.cancel_stream(1).unwrap();
+    let batch = every_type_batch(100);
+    assert!(writer.is_cancelled(1));
+    assert_eq!(
+        writer.write_batch(1, &batch).await.unwrap(),
+        WriteOutcome::Cancelled
+    );
+    assert_eq!(
+        writer.write_batch(2, &batch).await.unwrap(),
+        WriteOutcome::Written
+    );
+    writer.finish_stream(2).await.unwrap();
+    writer.close();
+    let streams = read_all(&mut reader).await;
+    assert!(!streams.contains_key(&1));
+    assert_eq!(concat(streams[&2].as_ref().unwrap()), batch);
+}
+
+#[test]
+fn stream_ids_beyond_the_control_bits_are_refused() {
+    let parts = ring(8192);
+    let mut reader = RingReader::new(parts.consumer(None), DecodeMode::ZeroCopy);
+    assert!(matches!(
+        reader.cancel_stream(MAX_STREAMS),
+        Err(TransportError::StreamOutOfRange(_))
+    ));
+}
+
+fn valid_frames() -> Vec<Vec<u8>> {
+    let batch = every_type_batch(20);
+    let mut encoder = StreamEncoder::try_new(&batch.schema()).unwrap();
+    encoder
+        .encode(&batch)
+        .unwrap()
+        .iter()
+        .map(|buffer| buffer.as_slice().to_vec())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Arbitrary frames (random tags, random bytes, or valid IPC with bytes flipped) give an
+    /// error or a batch, never a panic or an out-of-bounds read.
+    #[test]
+    fn arbitrary_frames_never_panic_the_reader(
+        frames in proptest::collection::vec(
+            (0u64..8, 0u32..4, proptest::collection::vec(any::<u8>(), 0..600), any::<bool>(), any::<u16>()),
+            1..12,
+        ),
+        copy_out in any::<bool>(),
+    ) {
+        let valid = valid_frames();
+        let parts = ring(1 << 20);
+        let mut producer = parts.producer(None);
+        for (index, (kind, stream, bytes, use_valid, flip)) in frames.into_iter().enumerate() {
+            let mut payload = if use_valid {
+                valid[index % valid.len()].clone()
+            } else {
+                bytes
+            };
+            if !payload.is_empty() && use_valid {
+                let at = flip as usize % payload.len();
+                payload[at] ^= (flip >> 8) as u8 | 1;
+            }
+            producer.write_frame(tag(stream, kind), &payload, None).unwrap();
+        }
+        producer.close();
+        let mode = if copy_out { DecodeMode::CopyOut } else { DecodeMode::ZeroCopy };
+        let mut reader = RingReader::new(parts.consumer(None), mode);
+        for _ in 0..64 {
+            match reader.next(Some(Instant::now() + std::time::Duration::from_secs(5))) {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+}
