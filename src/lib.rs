@@ -12,6 +12,8 @@ mod engine;
 pub mod ring;
 mod script;
 pub mod shm;
+#[doc(hidden)]
+pub mod testing;
 pub mod tpch;
 pub mod transport;
 

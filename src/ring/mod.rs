@@ -20,7 +20,9 @@ use crate::shm::{AsyncWakeups, EventFd, PeerProcess, PooledSegment, Segment, Wak
 use header::{FRAME_HEADER_BYTES, FrameHeader, FrameKind, RING_HEADER_BYTES, RingHeader, state};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +52,23 @@ pub enum RingOpenError {
     /// An eventfd could not be created.
     #[error("cannot create the ring's wake-up eventfd: {0}")]
     Event(#[source] std::io::Error),
+}
+
+/// Why a ring could not be received from another process.
+#[derive(Debug, thiserror::Error)]
+pub enum RingReceiveError {
+    /// The socket failed.
+    #[error("receiving a ring: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer did not follow the hand-over protocol.
+    #[error("receiving a ring: {0}")]
+    Protocol(&'static str),
+    /// The segment fd could not be mapped.
+    #[error(transparent)]
+    Segment(#[from] crate::shm::SegmentOpenError),
+    /// The segment holds no valid ring.
+    #[error(transparent)]
+    Open(#[from] RingOpenError),
 }
 
 /// Why a ring operation failed.
@@ -274,6 +293,41 @@ impl RingParts {
             wakeups: None,
             peer_exited: None,
         }
+    }
+
+    /// Sends the ring (its three fds) and a short `message` to the process at the other end of
+    /// a connected Unix socket, which takes it with [`RingParts::receive`].
+    pub fn send(&self, socket: &UnixStream, message: &[u8]) -> std::io::Result<()> {
+        let length = u32::try_from(message.len()).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "message too long")
+        })?;
+        let mut bytes = length.to_le_bytes().to_vec();
+        bytes.extend_from_slice(message);
+        let sent = crate::shm::send_with_fds(socket.as_fd(), &bytes, &self.fds())?;
+        // The fds went with the first byte; the rest of the message is plain data.
+        (&*socket).write_all(&bytes[sent..])
+    }
+
+    /// Receives a ring sent with [`RingParts::send`]; returns it and the message.
+    pub fn receive(socket: &UnixStream) -> Result<(RingParts, Vec<u8>), RingReceiveError> {
+        let mut first = [0u8; 4096];
+        let (read, fds) = crate::shm::recv_with_fds(socket.as_fd(), &mut first)?;
+        if read < 4 {
+            return Err(RingReceiveError::Protocol("the sender closed before the ring arrived"));
+        }
+        let Ok::<[OwnedFd; 3], _>([segment, data_ready, space_ready]) = fds.try_into() else {
+            return Err(RingReceiveError::Protocol("expected exactly three fds"));
+        };
+        let length = u32::from_le_bytes(first[..4].try_into().expect("4 bytes")) as usize;
+        let mut message = first[4..read].to_vec();
+        if message.len() > length {
+            return Err(RingReceiveError::Protocol("more bytes than the message length"));
+        }
+        let mut rest = vec![0u8; length - message.len()];
+        (&*socket).read_exact(&mut rest)?;
+        message.extend_from_slice(&rest);
+        let segment = Segment::open(segment)?;
+        Ok((RingParts::open(segment, data_ready, space_ready)?, message))
     }
 
     /// Largest payload one frame can carry in a ring of `capacity` bytes.
