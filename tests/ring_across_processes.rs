@@ -34,7 +34,10 @@ struct Resources {
 fn resources() -> Resources {
     let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let ring_mappings = maps.lines().filter(|line| line.contains("memfd:dfshm")).count();
+    let ring_mappings = maps
+        .lines()
+        .filter(|line| line.contains("memfd:dfshm"))
+        .count();
     let dev_shm_entries = std::fs::read_dir("/dev/shm")
         .map(|entries| {
             entries
@@ -52,7 +55,9 @@ fn resources() -> Resources {
 
 /// Runs `test` serially and asserts it leaves no fd, mapping or /dev/shm entry behind.
 fn without_leaks(test: impl FnOnce()) {
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let before = resources();
     test();
     assert_eq!(resources(), before, "the test leaked resources");
@@ -73,7 +78,12 @@ impl Peer {
         let listener = UnixListener::bind(&path).unwrap();
         listener.set_nonblocking(true).unwrap();
         let child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "peer_process_entry", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "peer_process_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(ROLE, role)
             .env(SOCKET, &path)
             .stdout(Stdio::null())
@@ -154,7 +164,9 @@ fn peer_process_entry() {
     };
     let socket = UnixStream::connect(std::env::var(SOCKET).unwrap()).unwrap();
     let (parts, message) = RingParts::receive(&socket).unwrap();
-    let parent = Some(Arc::new(PeerProcess::watch(std::os::unix::process::parent_id()).unwrap()));
+    let parent = Some(Arc::new(
+        PeerProcess::watch(std::os::unix::process::parent_id()).unwrap(),
+    ));
     let say_ready = || {
         use std::io::Write;
         (&socket).write_all(b"r").unwrap();
@@ -177,12 +189,17 @@ fn peer_process_entry() {
                 slot.commit(FRAME_DATA, len);
                 written += len as u64;
             }
-            producer.write_frame(FRAME_CHECKSUM, &sum.to_le_bytes(), deadline()).unwrap();
+            producer
+                .write_frame(FRAME_CHECKSUM, &sum.to_le_bytes(), deadline())
+                .unwrap();
             producer.close();
         }
         "produce-batches" => {
             let batches = u64::from_le_bytes(message[..8].try_into().unwrap());
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async {
                 let mut writer = RingWriter::new(parts.producer(parent), None);
                 let batch = every_type_batch(2000);
@@ -196,7 +213,9 @@ fn peer_process_entry() {
         }
         "produce-then-hang" => {
             let mut producer = parts.producer(parent);
-            producer.write_frame(FRAME_DATA, b"one frame", deadline()).unwrap();
+            producer
+                .write_frame(FRAME_DATA, b"one frame", deadline())
+                .unwrap();
             say_ready();
             std::thread::sleep(WATCHDOG);
         }
@@ -232,7 +251,10 @@ fn a_gigabyte_crosses_processes_intact() {
         let mut consumer = parts.consumer(peer.watch());
         let (mut index, mut sum, mut received) = (0u64, 0u64, 0u64);
         let checksum = loop {
-            let frame = consumer.next(deadline()).unwrap().expect("a checksum frame ends the data");
+            let frame = consumer
+                .next(deadline())
+                .unwrap()
+                .expect("a checksum frame ends the data");
             if frame.tag() == FRAME_CHECKSUM {
                 break u64::from_le_bytes(frame.bytes().try_into().unwrap());
             }
@@ -246,7 +268,10 @@ fn a_gigabyte_crosses_processes_intact() {
         };
         assert_eq!(received, total);
         assert_eq!(checksum, sum);
-        assert!(consumer.next(deadline()).unwrap().is_none(), "the producer closed");
+        assert!(
+            consumer.next(deadline()).unwrap().is_none(),
+            "the producer closed"
+        );
         drop(consumer);
         drop(parts);
         peer.finish(false);
@@ -278,7 +303,11 @@ fn every_arrow_type_crosses_processes_while_the_reader_holds_every_batch() {
         let mut round = 0;
         for batch in &held {
             let start = (round * 97) % 1000 + offset;
-            assert_eq!(*batch, source.slice(start, batch.num_rows()), "round {round}");
+            assert_eq!(
+                *batch,
+                source.slice(start, batch.num_rows()),
+                "round {round}"
+            );
             offset += batch.num_rows();
             if offset == 1000 {
                 offset = 0;
@@ -332,7 +361,9 @@ fn a_killed_consumer_wakes_the_blocked_producer_with_an_error() {
         let mut producer: Producer = parts.producer(peer.watch());
         peer.wait_ready();
         let max = producer.max_payload_bytes();
-        producer.write_frame(0, &vec![3u8; max], deadline()).unwrap();
+        producer
+            .write_frame(0, &vec![3u8; max], deadline())
+            .unwrap();
         // Block waiting for room, then kill the consumer under it.
         let writer = std::thread::spawn(move || {
             let result = producer.reserve(max, deadline()).map(|_| ());
@@ -366,7 +397,9 @@ fn cancel_from_the_other_process_wakes_either_side() {
         let mut producer = parts.producer(peer.watch());
         peer.wait_ready();
         let max = producer.max_payload_bytes();
-        producer.write_frame(0, &vec![1u8; max], deadline()).unwrap();
+        producer
+            .write_frame(0, &vec![1u8; max], deadline())
+            .unwrap();
         let error = producer.reserve(max, deadline()).map(|_| ()).unwrap_err();
         assert!(
             matches!(error, RingError::Cancelled | RingError::ConsumerClosed),

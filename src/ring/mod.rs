@@ -3,8 +3,9 @@
 //! The ring carries variable-length frames, each a 64-byte header followed by its payload padded
 //! to 64 bytes, so every payload starts 64-byte aligned and a frame never splits at the wrap (the
 //! producer pads to the end instead). Positions are 64-bit byte counts that never wrap, each on
-//! its own cache line. A side that must wait announces it in a flag and sleeps on an eventfd; the
-//! other side signals the eventfd only when the flag says someone sleeps. Every wait also watches
+//! its own cache line. A blocked side first spins briefly (20 µs), then announces in a flag that
+//! it sleeps and sleeps on an eventfd; the other side signals the eventfd only when the flag says
+//! someone sleeps. Every wait also watches
 //! the peer process (pidfd) and an optional deadline, so no wait is unbounded.
 //!
 //! Frames are read in place: a [`Frame`] borrows its bytes from the ring and the producer cannot
@@ -313,7 +314,9 @@ impl RingParts {
         let mut first = [0u8; 4096];
         let (read, fds) = crate::shm::recv_with_fds(socket.as_fd(), &mut first)?;
         if read < 4 {
-            return Err(RingReceiveError::Protocol("the sender closed before the ring arrived"));
+            return Err(RingReceiveError::Protocol(
+                "the sender closed before the ring arrived",
+            ));
         }
         let Ok::<[OwnedFd; 3], _>([segment, data_ready, space_ready]) = fds.try_into() else {
             return Err(RingReceiveError::Protocol("expected exactly three fds"));
@@ -321,7 +324,9 @@ impl RingParts {
         let length = u32::from_le_bytes(first[..4].try_into().expect("4 bytes")) as usize;
         let mut message = first[4..read].to_vec();
         if message.len() > length {
-            return Err(RingReceiveError::Protocol("more bytes than the message length"));
+            return Err(RingReceiveError::Protocol(
+                "more bytes than the message length",
+            ));
         }
         let mut rest = vec![0u8; length - message.len()];
         (&*socket).read_exact(&mut rest)?;
@@ -333,6 +338,34 @@ impl RingParts {
     /// Largest payload one frame can carry in a ring of `capacity` bytes.
     pub fn max_payload_bytes(capacity: usize) -> usize {
         capacity - FRAME_HEADER_BYTES
+    }
+}
+
+/// How long a blocked thread polls the ring before it sleeps. A peer that answers within this
+/// time costs no system call on either side; one that does not costs at most this much CPU.
+const SPIN_BUDGET: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// A bounded busy-wait before sleeping (blocking waits only: async waits never spin, so that a
+/// tokio worker thread is never held by an idle ring).
+struct Spin {
+    started: Option<Instant>,
+}
+
+impl Spin {
+    fn new() -> Spin {
+        Spin { started: None }
+    }
+
+    /// True while the budget lasts (after a pause); false once the caller should sleep.
+    fn again(&mut self) -> bool {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        if started.elapsed() >= SPIN_BUDGET {
+            return false;
+        }
+        for _ in 0..16 {
+            std::hint::spin_loop();
+        }
+        true
     }
 }
 
@@ -475,10 +508,14 @@ impl Producer {
         deadline: Option<Instant>,
     ) -> Result<FrameSlot<'_>, RingError> {
         let frame_bytes = self.frame_bytes(payload_bytes)?;
+        let mut spin = Spin::new();
         loop {
             let missing = self.place(frame_bytes)?;
             if missing == 0 {
                 break;
+            }
+            if spin.again() {
+                continue;
             }
             if !self.announce_wait(missing) {
                 wait_blocking(&self.shared.space_ready, self.peer.as_deref(), deadline)?;
@@ -843,11 +880,15 @@ impl Consumer {
 
     /// The next frame, blocking until one arrives; `None` once the producer closed the ring.
     pub fn next(&mut self, deadline: Option<Instant>) -> Result<Option<Frame>, RingError> {
+        let mut spin = Spin::new();
         loop {
             match self.try_next()? {
                 Poll::Frame(frame) => return Ok(Some(frame)),
                 Poll::End => return Ok(None),
                 Poll::Empty => self.fail_if_peer_exited()?,
+            }
+            if spin.again() {
+                continue;
             }
             if !self.announce_wait() {
                 let shared = self.tracker.shared.clone();

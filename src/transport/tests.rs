@@ -1,7 +1,7 @@
 use super::*;
-use crate::testing::every_type_batch;
 use crate::ring::{RingMemory, RingParts};
 use crate::shm::Segment;
+use crate::testing::every_type_batch;
 use datafusion::arrow::array::StringArray;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::Schema;

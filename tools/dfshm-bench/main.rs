@@ -4,6 +4,8 @@
 //! DataFusion and dfshm worker counts), prints per-query medians, totals and ratios to in-process,
 //! and can write them as JSON. Timings are taken in one run so that ratios compare like with like.
 
+mod ring;
+
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use dfshm::datafusion::error::Result as DfResult;
 use dfshm::{Engine, StatementOutcome, tpch};
@@ -34,6 +36,14 @@ enum Command {
     },
     /// Run the TPC-H queries in each mode and compare their timings.
     Tpch(TpchArgs),
+    /// Measure the shared-memory ring between two processes against a same-run memcpy.
+    Ring(ring::RingArgs),
+    /// The peer process of `ring` (started by it; not for direct use).
+    #[command(hide = true)]
+    RingPeer {
+        /// The Unix socket the measuring process listens on.
+        socket: PathBuf,
+    },
 }
 
 #[derive(Debug, ClapArgs)]
@@ -104,6 +114,10 @@ fn main() -> ExitCode {
             .build()
             .map_err(|error| format!("cannot start the async runtime: {error}"))
             .and_then(|runtime| runtime.block_on(run_tpch(args))),
+        Command::Ring(args) => ring::run(args),
+        Command::RingPeer { socket } => {
+            dfshm::testing::ring_bench::run_peer(&socket).map_err(|error| error.to_string())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type};
 use std::sync::Arc;
 
+pub mod ring_bench;
+
 /// A batch with every type TPC-H plans produce, plus nested and dictionary columns, with nulls.
 pub fn every_type_batch(rows: usize) -> RecordBatch {
     let ints: Int32Array = (0..rows as i32)
@@ -72,4 +74,3 @@ pub fn every_type_batch(rows: usize) -> RecordBatch {
     ];
     RecordBatch::try_from_iter(columns).expect("valid by construction")
 }
-
