@@ -2,9 +2,11 @@
 //! [`EngineBuilder`] and runs SQL on it.
 //!
 //! `workers = 0` is plain in-process DataFusion, the baseline every differential test and benchmark
-//! compares against. Worker processes slot in behind the same builder; this module must never
-//! contain transport or process code itself, only choose and configure it.
+//! compares against. With `workers > 0` queries are planned into stages by datafusion-distributed
+//! and run on workers reached through the chosen [`Transport`]. This module must never contain
+//! transport or process code itself, only choose and configure it.
 
+use crate::coordinator;
 use crate::script::{self, SqlStatement};
 use datafusion::common::DataFusionError;
 use datafusion::dataframe::DataFrame;
@@ -25,8 +27,8 @@ pub enum EngineBuildError {
     ZeroMemoryLimit,
     /// Worker processes were asked for but this build has no multi-process runtime yet.
     #[error(
-        "{workers} worker process(es) were asked for, but this build of dfshm runs queries \
-         in-process only; use 0 workers"
+        "{workers} worker process(es) were asked for, but this build of dfshm cannot start \
+         worker processes yet; use 0 workers (or in-process workers, `Transport::InProcess`)"
     )]
     WorkersUnavailable {
         /// The number of workers that was asked for.
@@ -45,6 +47,17 @@ pub enum EngineBuildError {
     Runtime(#[source] DataFusionError),
 }
 
+/// How the stages of a query reach their workers when `workers > 0`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// Worker processes exchanging Arrow through shared-memory rings (the default).
+    #[default]
+    SharedMemory,
+    /// datafusion-distributed workers inside this process, called directly: the same distributed
+    /// plans without processes, for testing the planner and as a baseline.
+    InProcess,
+}
+
 /// Configuration of an [`Engine`]; every field has a sane default.
 ///
 /// ```
@@ -58,6 +71,7 @@ pub struct EngineBuilder {
     memory_limit_bytes: Option<usize>,
     cache_dir: Option<PathBuf>,
     batch_size: Option<usize>,
+    transport: Transport,
 }
 
 impl EngineBuilder {
@@ -85,6 +99,13 @@ impl EngineBuilder {
         self
     }
 
+    /// How stages reach their workers when `workers > 0` (default: worker processes over shared
+    /// memory).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
     /// Rows per record batch (DataFusion's `batch_size`, default 8192).
     pub fn batch_size(mut self, rows: usize) -> Self {
         self.batch_size = Some(rows);
@@ -93,7 +114,7 @@ impl EngineBuilder {
 
     /// Validates the configuration and starts the engine.
     pub fn build(self) -> std::result::Result<Engine, EngineBuildError> {
-        if self.workers > 0 {
+        if self.workers > 0 && self.transport == Transport::SharedMemory {
             return Err(EngineBuildError::WorkersUnavailable {
                 workers: self.workers,
             });
@@ -122,10 +143,16 @@ impl EngineBuilder {
             })?;
         }
         let runtime = runtime.build_arc().map_err(EngineBuildError::Runtime)?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime).enable_url_table();
+        let ctx = if self.workers == 0 {
+            SessionContext::new_with_config_rt(config, runtime)
+        } else {
+            coordinator::in_process_context(config, runtime, self.workers)
+                .map_err(EngineBuildError::Runtime)?
+        };
         Ok(Engine {
-            ctx,
+            ctx: ctx.enable_url_table(),
             workers: self.workers,
+            transport: self.transport,
             cache_dir: self.cache_dir,
         })
     }
@@ -161,6 +188,7 @@ pub enum StatementOutcome {
 pub struct Engine {
     ctx: SessionContext,
     workers: usize,
+    transport: Transport,
     cache_dir: Option<PathBuf>,
 }
 
@@ -169,6 +197,7 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("session_id", &self.ctx.session_id())
             .field("workers", &self.workers)
+            .field("transport", &self.transport)
             .field("target_partitions", &self.target_partitions())
             .field("cache_dir", &self.cache_dir)
             .finish()
@@ -266,6 +295,8 @@ mod tests {
         assert!(matches!(memory, EngineBuildError::ZeroMemoryLimit));
         let workers = Engine::builder().workers(2).build().unwrap_err();
         assert!(workers.to_string().contains("use 0 workers"), "{workers}");
+        let in_process = Engine::builder().workers(2).transport(Transport::InProcess);
+        assert_eq!(in_process.build().unwrap().workers(), 2);
     }
 
     #[test]

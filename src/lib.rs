@@ -8,6 +8,7 @@
 //! layered lowest first; a module only uses modules below it (see ARCHITECTURE.md).
 
 mod byte_size;
+mod coordinator;
 mod engine;
 pub mod ring;
 mod script;
@@ -18,7 +19,7 @@ pub mod tpch;
 pub mod transport;
 
 pub use byte_size::{ByteSizeError, parse_byte_size};
-pub use engine::{Engine, EngineBuildError, EngineBuilder, StatementOutcome};
+pub use engine::{Engine, EngineBuildError, EngineBuilder, StatementOutcome, Transport};
 pub use script::SqlStatement;
 
 /// DataFusion, re-exported so that users get exactly the version (and arrow major) dfshm uses.

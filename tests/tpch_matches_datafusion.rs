@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_same_rows, datafusion_oracle, oracle_answer, tpch_data};
-use dfshm::{Engine, StatementOutcome, tpch};
+use dfshm::{Engine, StatementOutcome, Transport, tpch};
 
 /// Runs every statement of `sql` on `engine`; returns the rows of the row-returning statement.
 async fn engine_answer(
@@ -18,7 +18,10 @@ async fn engine_answer(
             .await
             .expect("plan the statement");
         if let StatementOutcome::Rows(frame) = outcome {
-            answer = frame.collect().await.expect("run the query");
+            answer = frame
+                .collect()
+                .await
+                .unwrap_or_else(|error| panic!("{error}\nwhile running: {}", statement.text()));
         }
     }
     answer
@@ -65,6 +68,58 @@ async fn tpch_queries_with_small_batches_and_many_partitions_equal_datafusion() 
         .build()
         .unwrap();
     all_queries_match(engine).await;
+}
+
+/// An engine whose stages run on `workers` in-process datafusion-distributed workers, with scan
+/// partitions small enough that even the tests' tiny tables spread over every worker.
+async fn in_process_workers(workers: usize, partitions: usize) -> Engine {
+    let engine = Engine::builder()
+        .workers(workers)
+        .transport(Transport::InProcess)
+        .target_partitions(partitions)
+        .build()
+        .unwrap();
+    engine
+        .sql("set distributed.file_scan_config_bytes_per_partition = 65536")
+        .await
+        .unwrap();
+    engine
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_on_two_in_process_workers_equal_datafusion() {
+    all_queries_match(in_process_workers(2, 2).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_on_four_in_process_workers_equal_datafusion() {
+    all_queries_match(in_process_workers(4, 3).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_on_in_process_workers_with_one_partition_per_task_equal_datafusion() {
+    all_queries_match(in_process_workers(2, 1).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_workers_really_split_a_join_into_stages() {
+    let engine = in_process_workers(2, 2).await;
+    tpch::register_tables(&engine, common::tpch_data())
+        .await
+        .unwrap();
+    // EXPLAIN shows DataFusion's own plan; the distributed one is the executed physical plan.
+    let plan = engine
+        .sql("select l_returnflag, count(*) from lineitem join orders on l_orderkey = o_orderkey group by 1")
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let text = dfshm::datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(true)
+        .to_string();
+    assert!(text.contains("DistributedExec"), "{text}");
+    assert!(text.contains("Network"), "no network boundary in {text}");
 }
 
 #[test]
