@@ -19,6 +19,7 @@ pub mod tpch;
 pub mod transport;
 
 pub use byte_size::{ByteSizeError, parse_byte_size};
+pub use coordinator::{Boundary, route_partition};
 pub use engine::{Engine, EngineBuildError, EngineBuilder, StatementOutcome, Transport};
 pub use script::SqlStatement;
 

@@ -26,7 +26,13 @@ use url::Url;
 pub(crate) struct InProcessCluster {
     urls: Vec<Url>,
     workers: Vec<Worker>,
+    /// Sees every `execute_task` request with the consumer's task context (tests use it to pin
+    /// routing against the planner's real requests).
+    observer: Option<Observer>,
 }
+
+/// A callback on every `execute_task` request and the consuming task's context.
+pub(crate) type Observer = Arc<dyn Fn(&ExecuteTaskRequest, &Arc<TaskContext>) + Send + Sync>;
 
 impl std::fmt::Debug for InProcessCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,8 +43,13 @@ impl std::fmt::Debug for InProcessCluster {
 }
 
 impl InProcessCluster {
-    /// Starts `count` workers sharing `runtime` (and so its memory pool).
-    pub(crate) fn start(count: usize, runtime: Arc<RuntimeEnv>) -> Result<Arc<InProcessCluster>> {
+    /// Starts `count` workers sharing `runtime` (and so its memory pool); `observer`, if any, is
+    /// called on every `execute_task` request.
+    pub(crate) fn start(
+        count: usize,
+        runtime: Arc<RuntimeEnv>,
+        observer: Option<Observer>,
+    ) -> Result<Arc<InProcessCluster>> {
         let urls = (0..count)
             .map(|index| Url::parse(&format!("dfshm-in-process://worker-{index}")))
             .collect::<std::result::Result<Vec<_>, _>>()
@@ -57,7 +68,11 @@ impl InProcessCluster {
                     .with_runtime_env(runtime.clone())
                 })
                 .collect();
-            InProcessCluster { urls, workers }
+            InProcessCluster {
+                urls,
+                workers,
+                observer,
+            }
         }))
     }
 
@@ -71,6 +86,7 @@ impl InProcessCluster {
             })?;
         Ok(Box::new(InProcessChannel {
             worker: self.workers[index].clone(),
+            observer: self.observer.clone(),
         }))
     }
 }
@@ -109,6 +125,7 @@ impl ChannelResolver for WeakCluster {
 /// Calls a `Worker` of this process directly.
 struct InProcessChannel {
     worker: Worker,
+    observer: Option<Observer>,
 }
 
 #[async_trait]
@@ -140,8 +157,11 @@ impl WorkerChannel for InProcessChannel {
         _headers: HeaderMap,
         request: ExecuteTaskRequest,
         _metrics: ExecutionPlanMetricsSet,
-        _task_ctx: &Arc<TaskContext>,
+        task_ctx: &Arc<TaskContext>,
     ) -> Result<Vec<BoxStream<'static, Result<RecordBatch>>>> {
+        if let Some(observer) = &self.observer {
+            observer(&request, task_ctx);
+        }
         let (streams, _) = self.worker.execute_task(request).await?;
         Ok(streams.into_iter().map(|stream| stream.boxed()).collect())
     }
