@@ -37,14 +37,20 @@ fn observed_in_process_context(
 ) -> Result<SessionContext> {
     let cluster = InProcessCluster::start(workers, runtime.clone(), observer)?;
     let cluster = ClusterResolver(cluster);
+    let one_partition_per_task = config.target_partitions() == 1;
     // The config goes in first: `with_config` after the resolvers would drop them.
-    let state = SessionStateBuilder::new()
+    let mut builder = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_distributed_planner()
         .with_distributed_worker_resolver(cluster.clone())
-        .with_distributed_channel_resolver(cluster)
-        .build();
-    Ok(SessionContext::new_with_state(state))
+        .with_distributed_channel_resolver(cluster);
+    if one_partition_per_task {
+        // datafusion-distributed 4 plans every join as CollectLeft when tasks have one partition
+        // each, and broadcasting such a build side computes a scalar subquery (TPC-H q11, q15)
+        // once per task instead of once: wrong answers. Without broadcast joins they are right.
+        builder = builder.with_distributed_broadcast_joins(false)?;
+    }
+    Ok(SessionContext::new_with_state(builder.build()))
 }

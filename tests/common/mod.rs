@@ -18,12 +18,23 @@ pub const TEST_SCALE_FACTOR: f64 = 0.01;
 /// A folder of TPC-H data at [`TEST_SCALE_FACTOR`], generated once per test binary.
 pub fn tpch_data() -> &'static Path {
     static DATA: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DATA.get_or_init(|| {
+    generated(&DATA, TEST_SCALE_FACTOR)
+}
+
+/// A folder of TPC-H data at scale factor 0.1, large enough that the default scan partitioning
+/// spreads tables over several tasks; generated once per test binary (about 30 MB).
+pub fn tpch_data_sf01() -> &'static Path {
+    static DATA: OnceLock<tempfile::TempDir> = OnceLock::new();
+    generated(&DATA, 0.1)
+}
+
+fn generated(cell: &'static OnceLock<tempfile::TempDir>, scale_factor: f64) -> &'static Path {
+    cell.get_or_init(|| {
         let dir = tempfile::Builder::new()
             .prefix("dfshm-test-tpch-")
             .tempdir()
             .expect("create a temporary folder");
-        tpch::generate(TEST_SCALE_FACTOR, dir.path(), &|_| {}).expect("generate TPC-H data");
+        tpch::generate(scale_factor, dir.path(), &|_| {}).expect("generate TPC-H data");
         dir
     })
     .path()

@@ -8,7 +8,7 @@ mod ring;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use dfshm::datafusion::error::Result as DfResult;
-use dfshm::{Engine, StatementOutcome, tpch};
+use dfshm::{Engine, StatementOutcome, Transport, tpch};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -57,6 +57,10 @@ struct TpchArgs {
     /// Comma-separated worker counts to run; 0 is in-process DataFusion, the baseline.
     #[arg(long, default_value = "0", value_delimiter = ',', value_name = "N,...")]
     workers: Vec<usize>,
+    /// Also run each worker count on datafusion-distributed workers inside this process (modes
+    /// `local-N`), which isolates the cost of distributed planning from the transport.
+    #[arg(long, value_delimiter = ',', value_name = "N,...")]
+    local_workers: Vec<usize>,
     /// Queries to run, e.g. `1-22` or `1,3,18-20`.
     #[arg(long, default_value = "1-22", value_parser = parse_query_list)]
     queries: QueryList,
@@ -154,11 +158,20 @@ fn generate(sf: f64, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn mode_name(workers: usize) -> String {
-    if workers == 0 {
-        "in-process".to_string()
-    } else {
-        format!("shm-{workers}")
+/// A benchmark mode: how many workers, reached how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mode {
+    workers: usize,
+    transport: Transport,
+}
+
+impl Mode {
+    fn name(self) -> String {
+        match (self.workers, self.transport) {
+            (0, _) => "in-process".to_string(),
+            (workers, Transport::InProcess) => format!("local-{workers}"),
+            (workers, Transport::SharedMemory) => format!("shm-{workers}"),
+        }
     }
 }
 
@@ -190,10 +203,18 @@ async fn run_tpch(args: TpchArgs) -> Result<(), String> {
             dir
         }
     };
-    let mut modes: Vec<usize> = Vec::new();
-    for workers in &args.workers {
-        if !modes.contains(workers) {
-            modes.push(*workers);
+    let mut modes: Vec<Mode> = Vec::new();
+    let shm = args.workers.iter().map(|&workers| Mode {
+        workers,
+        transport: Transport::SharedMemory,
+    });
+    let local = args.local_workers.iter().map(|&workers| Mode {
+        workers,
+        transport: Transport::InProcess,
+    });
+    for mode in shm.chain(local) {
+        if !modes.iter().any(|known| known.name() == mode.name()) {
+            modes.push(mode);
         }
     }
     let steps = (modes.len() * args.queries.0.len()) as u64 * args.iterations;
@@ -203,9 +224,11 @@ async fn run_tpch(args: TpchArgs) -> Result<(), String> {
             .expect("static template is valid"),
     );
     let mut results: Vec<(String, ModeResult)> = Vec::new();
-    for &workers in &modes {
-        let name = mode_name(workers);
-        let mut builder = Engine::builder().workers(workers);
+    for &mode in &modes {
+        let name = mode.name();
+        let mut builder = Engine::builder()
+            .workers(mode.workers)
+            .transport(mode.transport);
         if let Some(partitions) = args.target_partitions {
             builder = builder.target_partitions(partitions as usize);
         }

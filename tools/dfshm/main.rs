@@ -41,6 +41,11 @@ struct Args {
     #[arg(long, default_value_t = 0, value_name = "N")]
     workers: usize,
 
+    /// How stages reach their workers: `shm` (worker processes over shared memory) or
+    /// `in-process` (datafusion-distributed workers inside this process, for comparison).
+    #[arg(long, value_enum, default_value_t = TransportArg::Shm)]
+    transport: TransportArg,
+
     /// Partitions per plan node [default: the number of cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     target_partitions: Option<u64>,
@@ -59,6 +64,24 @@ const AFTER_HELP: &str = "Examples:
   dfshm --format csv -c \"create external table t stored as parquet location 'data/t/'\" -c \"select count(*) from t\"
   dfshm -f queries.sql --workers 2
   dfshm            (interactive; \\? for help, \\q to quit)";
+
+/// The `--transport` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TransportArg {
+    /// Worker processes exchanging Arrow through shared-memory rings.
+    Shm,
+    /// datafusion-distributed workers inside this process.
+    InProcess,
+}
+
+impl From<TransportArg> for dfshm::Transport {
+    fn from(transport: TransportArg) -> Self {
+        match transport {
+            TransportArg::Shm => dfshm::Transport::SharedMemory,
+            TransportArg::InProcess => dfshm::Transport::InProcess,
+        }
+    }
+}
 
 fn parse_size(text: &str) -> Result<usize, String> {
     dfshm::parse_byte_size(text).map_err(|error| error.to_string())
@@ -134,7 +157,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
-    let mut builder = Engine::builder().workers(args.workers);
+    let mut builder = Engine::builder()
+        .workers(args.workers)
+        .transport(args.transport.into());
     if let Some(partitions) = args.target_partitions {
         builder = builder.target_partitions(partitions as usize);
     }
