@@ -5,8 +5,8 @@
 //! producer pads to the end instead). Positions are 64-bit byte counts that never wrap, each on
 //! its own cache line. A blocked side first spins briefly (20 µs), then announces in a flag that
 //! it sleeps and sleeps on an eventfd; the other side signals the eventfd only when the flag says
-//! someone sleeps. Every wait also watches
-//! the peer process (pidfd) and an optional deadline, so no wait is unbounded.
+//! someone sleeps. Every wait also watches the peer process (pidfd) and an optional deadline, so
+//! no wait is unbounded.
 //!
 //! Frames are read in place: a [`Frame`] borrows its bytes from the ring and the producer cannot
 //! reuse them until the frame is dropped (released). Frames may be released in any order and from
