@@ -7,7 +7,6 @@
 
 use crate::ring::{Consumer, Producer, RingMemory, RingParts};
 use crate::shm::{PeerProcess, Segment};
-use std::io::Write;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -225,7 +224,6 @@ pub fn run_peer(socket_path: &std::path::Path) -> BenchResult<()> {
         }
     }
     output.close();
-    std::io::stdout().flush()?;
     std::hint::black_box(touched);
     Ok(())
 }
