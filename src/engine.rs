@@ -15,6 +15,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why an [`Engine`] could not be built. Each message says what to change.
 #[derive(Debug, thiserror::Error)]
@@ -25,15 +26,12 @@ pub enum EngineBuildError {
     /// `memory_limit_bytes(0)` was asked for.
     #[error("the memory limit must be more than 0 bytes")]
     ZeroMemoryLimit,
-    /// Worker processes were asked for but this build has no multi-process runtime yet.
-    #[error(
-        "{workers} worker process(es) were asked for, but this build of dfshm cannot start \
-         worker processes yet; use 0 workers (or in-process workers, `Transport::InProcess`)"
-    )]
-    WorkersUnavailable {
-        /// The number of workers that was asked for.
-        workers: usize,
-    },
+    /// The worker processes could not be found or started.
+    #[error("cannot start worker processes: {0}")]
+    Workers(String),
+    /// The ring size is not a power of two of at least 64 KiB.
+    #[error("the ring size must be a power of two of at least 64 KiB (got {0} bytes)")]
+    BadRingBytes(usize),
     /// The cache folder could not be created or is not a folder.
     #[error("cannot use cache folder {}: {source}; choose a writable folder", path.display())]
     CacheDir {
@@ -72,6 +70,8 @@ pub struct EngineBuilder {
     cache_dir: Option<PathBuf>,
     batch_size: Option<usize>,
     transport: Transport,
+    worker_program: Option<PathBuf>,
+    ring_bytes: Option<usize>,
 }
 
 impl EngineBuilder {
@@ -114,10 +114,9 @@ impl EngineBuilder {
 
     /// Validates the configuration and starts the engine.
     pub fn build(self) -> std::result::Result<Engine, EngineBuildError> {
-        if self.workers > 0 && self.transport == Transport::SharedMemory {
-            return Err(EngineBuildError::WorkersUnavailable {
-                workers: self.workers,
-            });
+        let ring_bytes = self.ring_bytes.unwrap_or(crate::channel::DEFAULT_RING_BYTES);
+        if !ring_bytes.is_power_of_two() || ring_bytes < 64 << 10 {
+            return Err(EngineBuildError::BadRingBytes(ring_bytes));
         }
         let mut config = SessionConfig::new().with_information_schema(true);
         if let Some(partitions) = self.target_partitions {
@@ -143,17 +142,39 @@ impl EngineBuilder {
             })?;
         }
         let runtime = runtime.build_arc().map_err(EngineBuildError::Runtime)?;
-        let ctx = if self.workers == 0 {
-            SessionContext::new_with_config_rt(config, runtime)
-        } else {
-            coordinator::in_process_context(config, runtime, self.workers)
-                .map_err(EngineBuildError::Runtime)?
+        let mut pool = None;
+        let ctx = match (self.workers, self.transport) {
+            (0, _) => SessionContext::new_with_config_rt(config, runtime),
+            (workers, Transport::InProcess) => {
+                coordinator::in_process_context(config, runtime, workers)
+                    .map_err(EngineBuildError::Runtime)?
+            }
+            (workers, Transport::SharedMemory) => {
+                let program = match self.worker_program {
+                    Some(program) => program,
+                    None => coordinator::find_worker_program().map_err(EngineBuildError::Workers)?,
+                };
+                let settings = coordinator::WorkerSettings {
+                    program,
+                    memory_limit_bytes: self.memory_limit_bytes,
+                    ring_bytes,
+                    threads: None,
+                };
+                let started = Arc::new(
+                    coordinator::WorkerPool::start(workers, settings)
+                        .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
+                );
+                pool = Some(started.clone());
+                coordinator::shm_context(config, runtime, started, ring_bytes)
+                    .map_err(EngineBuildError::Runtime)?
+            }
         };
         Ok(Engine {
             ctx: ctx.enable_url_table(),
             workers: self.workers,
             transport: self.transport,
             cache_dir: self.cache_dir,
+            pool,
         })
     }
 }
@@ -190,6 +211,8 @@ pub struct Engine {
     workers: usize,
     transport: Transport,
     cache_dir: Option<PathBuf>,
+    /// The worker processes (shared-memory transport with workers only).
+    pool: Option<Arc<coordinator::WorkerPool>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -223,6 +246,11 @@ impl Engine {
     /// The cache folder, when one was configured.
     pub fn cache_dir(&self) -> Option<&Path> {
         self.cache_dir.as_deref()
+    }
+
+    /// The process ids of the engine's worker processes (empty without worker processes).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.pool.as_ref().map(|pool| pool.pids()).unwrap_or_default()
     }
 
     /// The underlying DataFusion session, for anything this API does not cover.
@@ -293,8 +321,14 @@ mod tests {
         assert!(matches!(zero, EngineBuildError::ZeroTargetPartitions));
         let memory = Engine::builder().memory_limit_bytes(0).build().unwrap_err();
         assert!(matches!(memory, EngineBuildError::ZeroMemoryLimit));
-        let workers = Engine::builder().workers(2).build().unwrap_err();
-        assert!(workers.to_string().contains("use 0 workers"), "{workers}");
+        let missing = Engine::builder()
+            .workers(2)
+            .worker_program("/nonexistent/dfshm-worker")
+            .build()
+            .unwrap_err();
+        assert!(missing.to_string().contains("cannot start worker"), "{missing}");
+        let ring = Engine::builder().ring_bytes(1000).build().unwrap_err();
+        assert!(matches!(ring, EngineBuildError::BadRingBytes(1000)));
         let in_process = Engine::builder().workers(2).transport(Transport::InProcess);
         assert_eq!(in_process.build().unwrap().workers(), 2);
     }

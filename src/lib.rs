@@ -8,6 +8,7 @@
 //! layered lowest first; a module only uses modules below it (see ARCHITECTURE.md).
 
 mod byte_size;
+mod channel;
 mod coordinator;
 mod engine;
 pub mod ring;
@@ -17,6 +18,8 @@ pub mod shm;
 pub mod testing;
 pub mod tpch;
 pub mod transport;
+mod wire;
+pub mod worker;
 
 pub use byte_size::{ByteSizeError, parse_byte_size};
 pub use coordinator::{Boundary, route_partition};

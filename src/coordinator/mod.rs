@@ -6,17 +6,37 @@
 //! datafusion-distributed's, and each cluster supplies the `WorkerChannel` that reaches a worker.
 
 mod in_process;
+mod pool;
 mod routing;
 
 use datafusion::error::Result;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion_distributed::{DistributedExt, SessionStateBuilderExt};
+use datafusion_distributed::{
+    ChannelResolver, DistributedExt, SessionStateBuilderExt, WorkerResolver,
+};
 use in_process::{ClusterResolver, InProcessCluster, Observer};
 use std::sync::Arc;
 
+pub(crate) use pool::{WorkerPool, WorkerSettings, find_worker_program};
 pub use routing::{Boundary, route_partition};
+
+/// A session context whose queries run as stages on the worker processes of `pool`, reached
+/// through shared-memory rings.
+pub(crate) fn shm_context(
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+    pool: Arc<WorkerPool>,
+    ring_bytes: usize,
+) -> Result<SessionContext> {
+    distributed_context(
+        config,
+        runtime,
+        pool::PoolResolver(pool),
+        crate::channel::ShmChannelResolver::new(ring_bytes),
+    )
+}
 
 /// A session context whose queries run as stages on `workers` in-process datafusion-distributed
 /// workers (`datafusion-distributed` decides how many tasks each stage gets).
@@ -37,6 +57,16 @@ fn observed_in_process_context(
 ) -> Result<SessionContext> {
     let cluster = InProcessCluster::start(workers, runtime.clone(), observer)?;
     let cluster = ClusterResolver(cluster);
+    distributed_context(config, runtime, cluster.clone(), cluster)
+}
+
+/// A session planned by datafusion-distributed over `workers`, reached through `channels`.
+fn distributed_context(
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+    workers: impl WorkerResolver + 'static,
+    channels: impl ChannelResolver + Send + Sync + 'static,
+) -> Result<SessionContext> {
     let one_partition_per_task = config.target_partitions() == 1;
     // The config goes in first: `with_config` after the resolvers would drop them.
     let mut builder = SessionStateBuilder::new()
@@ -44,8 +74,8 @@ fn observed_in_process_context(
         .with_config(config)
         .with_runtime_env(runtime)
         .with_distributed_planner()
-        .with_distributed_worker_resolver(cluster.clone())
-        .with_distributed_channel_resolver(cluster);
+        .with_distributed_worker_resolver(workers)
+        .with_distributed_channel_resolver(channels);
     if one_partition_per_task {
         // datafusion-distributed 4 plans every join as CollectLeft when tasks have one partition
         // each, and broadcasting such a build side computes a scalar subquery (TPC-H q11, q15)

@@ -53,6 +53,9 @@ pub enum RingOpenError {
     /// An eventfd could not be created.
     #[error("cannot create the ring's wake-up eventfd: {0}")]
     Event(#[source] std::io::Error),
+    /// The ring's segment could not be created.
+    #[error(transparent)]
+    Segment(#[from] crate::shm::SegmentCreateError),
 }
 
 /// Why a ring could not be received from another process.
@@ -200,6 +203,12 @@ impl RingParts {
             data_ready,
             space_ready,
         ))
+    }
+
+    /// A fresh ring of `capacity` data bytes in a new segment of its own named `name`.
+    pub fn create_owned(name: &str, capacity: usize) -> Result<RingParts, RingOpenError> {
+        let segment = Segment::create(name, RING_HEADER_BYTES + capacity)?;
+        Self::create(RingMemory::Owned(segment), capacity)
     }
 
     /// Opens a ring received from another process: its segment and its two eventfds, in the

@@ -360,6 +360,7 @@ pub struct RingReader {
     mode: DecodeMode,
     decoders: HashMap<u32, StreamDecoder>,
     pending: VecDeque<StreamEvent>,
+    bytes_read: u64,
 }
 
 impl std::fmt::Debug for RingReader {
@@ -380,7 +381,13 @@ impl RingReader {
             mode,
             decoders: HashMap::new(),
             pending: VecDeque::new(),
+            bytes_read: 0,
         }
+    }
+
+    /// Payload bytes read from the ring so far (frames of cancelled streams included).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     /// Tells the producer to stop `stream`; its frames still in the ring are discarded.
@@ -448,6 +455,7 @@ impl RingReader {
             .map_err(|_| TransportError::Corrupt(format!("tag {:#x}", frame.tag())))?;
         check_stream(stream)?;
         let kind = frame.tag() & 0xff;
+        self.bytes_read += frame.bytes().len() as u64;
         if self.is_cancelled(stream) {
             return Ok(());
         }

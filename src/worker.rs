@@ -1,0 +1,369 @@
+//! The worker process: a datafusion-distributed [`Worker`] served on a Unix socket the
+//! coordinator created and handed over as the process's standard input.
+//!
+//! Each connection carries one call (`wire` has the messages):
+//! - a coordinator channel: the task's plan goes to `Worker::coordinator_channel`; the
+//!   connection's end is the end of the coordinator-to-worker stream, after which the worker's
+//!   load info and metrics are sent back, then `End`;
+//! - an execute-task call with a ring: `Worker::execute_task`, then one pump per partition writes
+//!   its batches into the ring (a partition the consumer cancels stops alone; a closed connection
+//!   or a cancelled ring stops them all);
+//! - an info request.
+//!
+//! The worker exits when its coordinator process does (it watches it through a pidfd), so a
+//! coordinator killed with SIGKILL leaves no worker behind.
+
+use crate::channel::ShmChannelResolver;
+use crate::ring::RingParts;
+use crate::shm::{PeerProcess, Segment};
+use crate::transport::{RingWriter, WriteOutcome};
+use crate::wire::{self, Head, Reply, Request};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion_distributed::{
+    CoordinatorToWorkerMsg, DefaultSessionBuilder, DistributedExt, ExecuteTaskRequest,
+    MappedWorkerSessionBuilderExt, MaybeEncoded, ProducerHead, SetPlanRequest, Worker,
+    WorkerToCoordinatorMsg,
+};
+use futures::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener as StdUnixListener;
+use std::sync::Arc;
+use tokio::io::AsyncReadExt;
+use tokio::net::UnixStream;
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+use url::Url;
+
+/// How a worker process runs.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerOptions {
+    /// The worker's slot in its coordinator's pool (for messages).
+    pub slot: usize,
+    /// The coordinator process: the worker exits when it does.
+    pub coordinator_pid: Option<u32>,
+    /// The memory limit of this worker's queries, in bytes.
+    pub memory_limit_bytes: Option<usize>,
+    /// Data bytes of the rings this worker creates to fetch from other workers.
+    pub ring_bytes: Option<usize>,
+    /// Tokio worker threads (default: the number of cores).
+    pub threads: Option<usize>,
+}
+
+/// Runs a worker on `listener` until its coordinator exits (or the listener fails).
+pub fn run(listener: StdUnixListener, options: WorkerOptions) -> std::io::Result<()> {
+    if let Some(pid) = options.coordinator_pid {
+        watch_coordinator(pid)?;
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all().thread_name("dfshm-worker");
+    if let Some(threads) = options.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = runtime.build()?;
+    runtime.block_on(serve(listener, options))
+}
+
+/// Exits the process as soon as `pid` does.
+fn watch_coordinator(pid: u32) -> std::io::Result<()> {
+    let coordinator = PeerProcess::watch(pid)?;
+    // If the coordinator died before the pidfd was opened, this process was re-parented.
+    if std::os::unix::process::parent_id() != pid {
+        std::process::exit(0);
+    }
+    std::thread::Builder::new()
+        .name("dfshm-lifeline".into())
+        .spawn(move || {
+            loop {
+                let mut poll = libc::pollfd {
+                    fd: coordinator.as_fd().as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: `poll` points at one valid pollfd for the duration of the call.
+                let ready = unsafe { libc::poll(&mut poll, 1, -1) };
+                if ready > 0 {
+                    // The coordinator is gone: nobody can use this worker's results. Exiting
+                    // unmaps every ring and closes every fd of this process.
+                    std::process::exit(0);
+                }
+            }
+        })?;
+    Ok(())
+}
+
+async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::UnixListener::from_std(listener)?;
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(bytes) = options.memory_limit_bytes {
+        runtime = runtime.with_memory_limit(bytes, 1.0);
+    }
+    let runtime = runtime
+        .build_arc()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let resolver =
+        ShmChannelResolver::new(options.ring_bytes.unwrap_or(crate::channel::DEFAULT_RING_BYTES));
+    let worker = Worker::from_session_builder(DefaultSessionBuilder.map(move |builder| {
+        Ok(builder
+            .with_distributed_channel_resolver(resolver.clone())
+            .build())
+    }))
+    .with_runtime_env(runtime)
+    .with_version(crate::version());
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    loop {
+        let (socket, _) = listener.accept().await?;
+        // Abstract sockets are reachable by any local user: serve only our own.
+        let same_user = socket.peer_cred().map(|cred| cred.uid() == uid);
+        if !matches!(same_user, Ok(true)) {
+            continue;
+        }
+        let worker = worker.clone();
+        let slot = options.slot;
+        tokio::spawn(async move {
+            if let Err(error) = connection(worker, socket).await {
+                log::debug!("worker {slot}: a connection ended with: {error}");
+            }
+        });
+    }
+}
+
+/// Reads the first message of a connection and any fds that came with it.
+async fn first_message(socket: &mut UnixStream) -> std::io::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let shared = &*socket;
+    let mut length = [0u8; 4];
+    let mut filled = 0;
+    let mut fds = Vec::new();
+    while filled < length.len() {
+        shared.readable().await?;
+        let received = shared.try_io(tokio::io::Interest::READABLE, || {
+            crate::shm::recv_with_fds(shared.as_fd(), &mut length[filled..])
+        });
+        match received {
+            Ok((0, _)) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed before its request",
+                ));
+            }
+            Ok((read, more)) => {
+                filled += read;
+                fds.extend(more);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    let body = wire::read_body(socket, u32::from_le_bytes(length) as usize).await?;
+    Ok((body, fds))
+}
+
+async fn connection(worker: Worker, mut socket: UnixStream) -> std::io::Result<()> {
+    let (message, fds) = first_message(&mut socket).await?;
+    let request = Request::decode(&message).map_err(std::io::Error::other)?;
+    match request {
+        Request::Info => {
+            let reply = Reply::Info {
+                version: worker.version().to_string(),
+            };
+            wire::write_message(&mut socket, &reply.encode()).await
+        }
+        Request::CoordinatorChannel {
+            headers,
+            task_key,
+            task_count,
+            plan,
+            target_worker_url,
+            query_start_time_ns,
+        } => {
+            let request = (|| -> Result<(HeaderMap, SetPlanRequest)> {
+                let mut map = HeaderMap::new();
+                for (name, value) in headers {
+                    let name = HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|e| DataFusionError::Internal(e.to_string()))?;
+                    let value = HeaderValue::from_bytes(&value)
+                        .map_err(|e| DataFusionError::Internal(e.to_string()))?;
+                    map.append(name, value);
+                }
+                let target_worker_url = Url::parse(&target_worker_url)
+                    .map_err(|e| DataFusionError::Internal(e.to_string()))?;
+                Ok((
+                    map,
+                    SetPlanRequest {
+                        task_key,
+                        task_count,
+                        plan: MaybeEncoded::Encoded(plan),
+                        work_unit_feed_declarations: Vec::new(),
+                        target_worker_url,
+                        query_start_time_ns,
+                    },
+                ))
+            })();
+            coordinator_channel(worker, socket, request).await
+        }
+        Request::ExecuteTask {
+            task_key,
+            start,
+            end,
+            head,
+        } => {
+            let producer_head = match head {
+                Head::None => ProducerHead::None,
+                Head::Broadcast { output_partitions } => {
+                    ProducerHead::BroadcastExec { output_partitions }
+                }
+                Head::Repartition(bytes) => ProducerHead::RepartitionExec {
+                    partitioning: MaybeEncoded::Encoded(bytes),
+                },
+            };
+            let request = ExecuteTaskRequest {
+                task_key,
+                target_partition_start: start,
+                target_partition_end: end,
+                producer_head,
+            };
+            execute_task(worker, socket, request, fds).await
+        }
+    }
+}
+
+async fn coordinator_channel(
+    worker: Worker,
+    socket: UnixStream,
+    request: Result<(HeaderMap, SetPlanRequest)>,
+) -> std::io::Result<()> {
+    let (mut reader, mut writer) = socket.into_split();
+    let replies = match request {
+        Ok((headers, request)) => {
+            // The coordinator-to-worker stream: work-unit EOS messages until the connection's
+            // read side ends (the coordinator finished or dropped the task).
+            let c2w = futures::stream::unfold(reader, |mut reader| async move {
+                let message = wire::read_message(&mut reader).await.ok()??;
+                (message == [wire::C2W_WORK_UNIT_EOS])
+                    .then_some((Ok(CoordinatorToWorkerMsg::WorkUnitEos), reader))
+            });
+            worker.coordinator_channel(headers, request, c2w.boxed()).await
+        }
+        Err(error) => {
+            // Drain the connection so the error is read before the socket closes.
+            tokio::spawn(async move {
+                let mut sink = [0u8; 64];
+                while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+            Err(error)
+        }
+    };
+    let mut replies = match replies {
+        Ok(replies) => replies,
+        Err(error) => {
+            return wire::write_message(&mut writer, &Reply::Failed(error).encode()).await;
+        }
+    };
+    while let Some(message) = replies.next().await {
+        let reply = match message {
+            Ok(WorkerToCoordinatorMsg::LoadInfo(info)) => Reply::LoadInfo(info),
+            Ok(WorkerToCoordinatorMsg::LoadInfoEos) => Reply::LoadInfoEos,
+            Ok(WorkerToCoordinatorMsg::TaskMetrics(metrics)) => Reply::TaskMetrics(metrics),
+            Err(error) => Reply::Failed(error),
+        };
+        let failed = matches!(reply, Reply::Failed(_));
+        wire::write_message(&mut writer, &reply.encode()).await?;
+        if failed {
+            return Ok(());
+        }
+    }
+    wire::write_message(&mut writer, &Reply::End.encode()).await
+}
+
+async fn execute_task(
+    worker: Worker,
+    mut socket: UnixStream,
+    request: ExecuteTaskRequest,
+    fds: Vec<OwnedFd>,
+) -> std::io::Result<()> {
+    let ring = open_ring(fds)?;
+    let peer = socket
+        .peer_cred()
+        .ok()
+        .and_then(|cred| cred.pid())
+        .and_then(|pid| PeerProcess::watch(pid as u32).ok())
+        .map(Arc::new);
+    let streams = match worker.execute_task(request).await {
+        Ok((streams, _)) => streams,
+        Err(error) => {
+            return wire::write_message(&mut socket, &Reply::Failed(error).encode()).await;
+        }
+    };
+    wire::write_message(&mut socket, &Reply::Accepted.encode()).await?;
+    let writer = Arc::new(Mutex::new(RingWriter::new(ring.producer(peer), None)));
+    drop(ring);
+    let mut pumps = JoinSet::new();
+    for (slot, stream) in streams.into_iter().enumerate() {
+        pumps.spawn(pump(writer.clone(), slot as u32, stream));
+    }
+    let mut probe = [0u8; 1];
+    loop {
+        tokio::select! {
+            joined = pumps.join_next() => {
+                if joined.is_none() {
+                    break;
+                }
+            }
+            // The consumer never writes after its request: readable means it closed (its
+            // process exited or it dropped every partition).
+            _ = socket.read(&mut probe) => {
+                pumps.abort_all();
+                writer.lock().await.cancel();
+                return Ok(());
+            }
+        }
+    }
+    if let Ok(writer) = Arc::try_unwrap(writer) {
+        writer.into_inner().close();
+    }
+    Ok(())
+}
+
+fn open_ring(fds: Vec<OwnedFd>) -> std::io::Result<RingParts> {
+    let Ok::<[OwnedFd; 3], _>([segment, data_ready, space_ready]) = fds.try_into() else {
+        return Err(std::io::Error::other(
+            "an execute-task request came without its ring",
+        ));
+    };
+    let segment = Segment::open(segment).map_err(std::io::Error::other)?;
+    RingParts::open(segment, data_ready, space_ready).map_err(std::io::Error::other)
+}
+
+/// Moves one partition's batches into the ring until it ends, fails or is cancelled.
+async fn pump(writer: Arc<Mutex<RingWriter>>, slot: u32, mut stream: SendableRecordBatchStream) {
+    loop {
+        if writer.lock().await.is_cancelled(slot) {
+            return;
+        }
+        match stream.next().await {
+            Some(Ok(batch)) => {
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                match writer.lock().await.write_batch(slot, &batch).await {
+                    Ok(WriteOutcome::Written) => {}
+                    // Cancelled by the consumer, or the ring broke (the consumer is gone).
+                    Ok(WriteOutcome::Cancelled) | Err(_) => return,
+                }
+            }
+            Some(Err(error)) => {
+                let text = wire::error_text(&error);
+                let _ = writer.lock().await.fail_stream(slot, &text).await;
+                return;
+            }
+            None => {
+                let _ = writer.lock().await.finish_stream(slot).await;
+                return;
+            }
+        }
+    }
+}
