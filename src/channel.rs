@@ -94,7 +94,9 @@ impl WorkerAddress {
     }
 
     fn connect(&self) -> Result<StdUnixStream> {
-        let address = self.socket_address().map_err(|e| self.io_error("address", e))?;
+        let address = self
+            .socket_address()
+            .map_err(|e| self.io_error("address", e))?;
         StdUnixStream::connect_addr(&address).map_err(|error| match error.kind() {
             std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => {
                 DataFusionError::Execution(format!(
@@ -114,9 +116,9 @@ impl WorkerAddress {
     /// An error a worker reported, named after it.
     fn worker_error(&self, error: DataFusionError) -> DataFusionError {
         match error {
-            DataFusionError::ResourcesExhausted(message) => DataFusionError::ResourcesExhausted(
-                format!("worker {}: {message}", self.slot),
-            ),
+            DataFusionError::ResourcesExhausted(message) => {
+                DataFusionError::ResourcesExhausted(format!("worker {}: {message}", self.slot))
+            }
             other => DataFusionError::Execution(format!(
                 "worker {}: {}",
                 self.slot,
@@ -241,28 +243,23 @@ impl WorkerChannel for ShmChannel {
             }
         });
         let guard = AbortOnDrop(forward);
-        let replies = futures::stream::unfold(
-            Some((reader, address, guard)),
-            |state| async move {
-                let (mut reader, address, guard) = state?;
-                let message = match next_reply(&mut reader, &address).await {
-                    Ok(Reply::LoadInfo(info)) => Ok(WorkerToCoordinatorMsg::LoadInfo(info)),
-                    Ok(Reply::LoadInfoEos) => Ok(WorkerToCoordinatorMsg::LoadInfoEos),
-                    Ok(Reply::TaskMetrics(metrics)) => {
-                        Ok(WorkerToCoordinatorMsg::TaskMetrics(metrics))
-                    }
-                    Ok(Reply::End) => return None,
-                    Ok(Reply::Failed(error)) => Err(address.worker_error(error)),
-                    Ok(other) => Err(DataFusionError::Internal(format!(
-                        "worker {} answered a plan with {other:?}",
-                        address.slot
-                    ))),
-                    Err(error) => Err(error),
-                };
-                let next = message.is_ok().then_some((reader, address, guard));
-                Some((message, next))
-            },
-        );
+        let replies = futures::stream::unfold(Some((reader, address, guard)), |state| async move {
+            let (mut reader, address, guard) = state?;
+            let message = match next_reply(&mut reader, &address).await {
+                Ok(Reply::LoadInfo(info)) => Ok(WorkerToCoordinatorMsg::LoadInfo(info)),
+                Ok(Reply::LoadInfoEos) => Ok(WorkerToCoordinatorMsg::LoadInfoEos),
+                Ok(Reply::TaskMetrics(metrics)) => Ok(WorkerToCoordinatorMsg::TaskMetrics(metrics)),
+                Ok(Reply::End) => return None,
+                Ok(Reply::Failed(error)) => Err(address.worker_error(error)),
+                Ok(other) => Err(DataFusionError::Internal(format!(
+                    "worker {} answered a plan with {other:?}",
+                    address.slot
+                ))),
+                Err(error) => Err(error),
+            };
+            let next = message.is_ok().then_some((reader, address, guard));
+            Some((message, next))
+        });
         Ok(replies.boxed())
     }
 
@@ -320,7 +317,9 @@ impl WorkerChannel for ShmChannel {
                 )));
             }
         }
-        let peer = pid.and_then(|pid| PeerProcess::watch(pid).ok()).map(Arc::new);
+        let peer = pid
+            .and_then(|pid| PeerProcess::watch(pid).ok())
+            .map(Arc::new);
         let reader = RingReader::new(ring.consumer(peer), DecodeMode::CopyOut);
         drop(ring);
 

@@ -112,9 +112,25 @@ impl EngineBuilder {
         self
     }
 
-    /// Validates the configuration and starts the engine.
+    /// The worker executable to start (default: `DFSHM_WORKER`, else `dfshm-worker` next to the
+    /// running executable or one folder up).
+    pub fn worker_program(mut self, path: impl Into<PathBuf>) -> Self {
+        self.worker_program = Some(path.into());
+        self
+    }
+
+    /// Data bytes of each shared-memory ring between two tasks (default 4 MiB; a power of two
+    /// of at least 64 KiB). Batches larger than a quarter of it are split.
+    pub fn ring_bytes(mut self, bytes: usize) -> Self {
+        self.ring_bytes = Some(bytes);
+        self
+    }
+
+    /// Validates the configuration and starts the engine (and its worker processes).
     pub fn build(self) -> std::result::Result<Engine, EngineBuildError> {
-        let ring_bytes = self.ring_bytes.unwrap_or(crate::channel::DEFAULT_RING_BYTES);
+        let ring_bytes = self
+            .ring_bytes
+            .unwrap_or(crate::channel::DEFAULT_RING_BYTES);
         if !ring_bytes.is_power_of_two() || ring_bytes < 64 << 10 {
             return Err(EngineBuildError::BadRingBytes(ring_bytes));
         }
@@ -152,7 +168,9 @@ impl EngineBuilder {
             (workers, Transport::SharedMemory) => {
                 let program = match self.worker_program {
                     Some(program) => program,
-                    None => coordinator::find_worker_program().map_err(EngineBuildError::Workers)?,
+                    None => {
+                        coordinator::find_worker_program().map_err(EngineBuildError::Workers)?
+                    }
                 };
                 let settings = coordinator::WorkerSettings {
                     program,
@@ -250,7 +268,10 @@ impl Engine {
 
     /// The process ids of the engine's worker processes (empty without worker processes).
     pub fn worker_pids(&self) -> Vec<u32> {
-        self.pool.as_ref().map(|pool| pool.pids()).unwrap_or_default()
+        self.pool
+            .as_ref()
+            .map(|pool| pool.pids())
+            .unwrap_or_default()
     }
 
     /// The underlying DataFusion session, for anything this API does not cover.
@@ -326,7 +347,10 @@ mod tests {
             .worker_program("/nonexistent/dfshm-worker")
             .build()
             .unwrap_err();
-        assert!(missing.to_string().contains("cannot start worker"), "{missing}");
+        assert!(
+            missing.to_string().contains("cannot start worker"),
+            "{missing}"
+        );
         let ring = Engine::builder().ring_bytes(1000).build().unwrap_err();
         assert!(matches!(ring, EngineBuildError::BadRingBytes(1000)));
         let in_process = Engine::builder().workers(2).transport(Transport::InProcess);

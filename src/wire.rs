@@ -84,7 +84,9 @@ pub(crate) enum Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Head {
     None,
-    Broadcast { output_partitions: usize },
+    Broadcast {
+        output_partitions: usize,
+    },
     /// A `Partitioning` encoded by datafusion-distributed.
     Repartition(Vec<u8>),
 }
@@ -334,7 +336,9 @@ impl Reply {
                 e.usize(info.per_column_bytes_ready.len());
                 info.per_column_bytes_ready.iter().for_each(|v| e.usize(*v));
                 e.usize(info.per_column_ndv_percentage.len());
-                info.per_column_ndv_percentage.iter().for_each(|v| e.f32(*v));
+                info.per_column_ndv_percentage
+                    .iter()
+                    .for_each(|v| e.f32(*v));
                 e.usize(info.per_column_null_percentage.len());
                 info.per_column_null_percentage
                     .iter()
@@ -373,7 +377,8 @@ impl Reply {
                 let n = d.count(8)?;
                 let per_column_bytes_ready = (0..n).map(|_| d.usize()).collect::<Result<_, _>>()?;
                 let n = d.count(4)?;
-                let per_column_ndv_percentage = (0..n).map(|_| d.f32()).collect::<Result<_, _>>()?;
+                let per_column_ndv_percentage =
+                    (0..n).map(|_| d.f32()).collect::<Result<_, _>>()?;
                 let n = d.count(4)?;
                 let per_column_null_percentage =
                     (0..n).map(|_| d.f32()).collect::<Result<_, _>>()?;

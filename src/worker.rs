@@ -104,8 +104,11 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
     let runtime = runtime
         .build_arc()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let resolver =
-        ShmChannelResolver::new(options.ring_bytes.unwrap_or(crate::channel::DEFAULT_RING_BYTES));
+    let resolver = ShmChannelResolver::new(
+        options
+            .ring_bytes
+            .unwrap_or(crate::channel::DEFAULT_RING_BYTES),
+    );
     let worker = Worker::from_session_builder(DefaultSessionBuilder.map(move |builder| {
         Ok(builder
             .with_distributed_channel_resolver(resolver.clone())
@@ -246,7 +249,9 @@ async fn coordinator_channel(
                 (message == [wire::C2W_WORK_UNIT_EOS])
                     .then_some((Ok(CoordinatorToWorkerMsg::WorkUnitEos), reader))
             });
-            worker.coordinator_channel(headers, request, c2w.boxed()).await
+            worker
+                .coordinator_channel(headers, request, c2w.boxed())
+                .await
         }
         Err(error) => {
             // Drain the connection so the error is read before the socket closes.

@@ -319,3 +319,37 @@ async fn tpch_queries_through_the_cli_equal_datafusion() {
         assert_same_rows(&format!("q{number} via CLI"), &expected, &actual, true);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_runs_queries_on_worker_processes() {
+    let data = tpch_data();
+    let oracle = datafusion_oracle(data).await;
+    let ddl = tpch_ddl(data);
+    let split = "set distributed.file_scan_config_bytes_per_partition = 65536";
+    for number in [3, 9, 18] {
+        let sql = tpch::query(number).unwrap();
+        let args = [
+            "-q",
+            "--format",
+            "csv",
+            "--workers",
+            "2",
+            "-c",
+            &ddl,
+            "-c",
+            split,
+            "-c",
+            sql,
+        ];
+        let output = dfshm(&args, "");
+        assert!(output.status.success(), "q{number}: {}", stderr(&output));
+        let expected = oracle_answer(&oracle, sql).await;
+        let actual = read_csv(stdout(&output), &expected);
+        assert_same_rows(
+            &format!("q{number} via CLI workers"),
+            &expected,
+            &actual,
+            true,
+        );
+    }
+}

@@ -3,6 +3,9 @@
 //! Unix socket. Every wait has a watchdog deadline; every test checks at the end that no fd,
 //! mapping or /dev/shm entry was left behind and that its child was reaped.
 
+mod common;
+
+use common::resources;
 use dfshm::ring::{Consumer, MIN_CAPACITY_BYTES, Producer, RingError, RingMemory, RingParts};
 use dfshm::shm::{PeerProcess, Segment};
 use dfshm::testing::every_type_batch;
@@ -21,36 +24,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn deadline() -> Option<Instant> {
     Some(Instant::now() + WATCHDOG)
-}
-
-/// What the process holds that a leak would grow.
-#[derive(Debug, PartialEq, Eq)]
-struct Resources {
-    fds: usize,
-    ring_mappings: usize,
-    dev_shm_entries: usize,
-}
-
-fn resources() -> Resources {
-    let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let ring_mappings = maps
-        .lines()
-        .filter(|line| line.contains("memfd:dfshm"))
-        .count();
-    let dev_shm_entries = std::fs::read_dir("/dev/shm")
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|entry| entry.file_name().to_string_lossy().contains("dfshm"))
-                .count()
-        })
-        .unwrap_or(0);
-    Resources {
-        fds,
-        ring_mappings,
-        dev_shm_entries,
-    }
 }
 
 /// Runs `test` serially and asserts it leaves no fd, mapping or /dev/shm entry behind.

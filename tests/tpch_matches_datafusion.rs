@@ -134,6 +134,26 @@ async fn in_process_workers_really_split_a_join_into_stages() {
     assert!(text.contains("Network"), "no network boundary in {text}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_on_one_worker_process_equal_datafusion() {
+    all_queries_match(common::shm_engine(1, 2).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_on_two_worker_processes_equal_datafusion() {
+    all_queries_match(common::shm_engine(2, 2).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_on_four_worker_processes_equal_datafusion() {
+    all_queries_match(common::shm_engine(4, 3).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_on_worker_processes_with_one_partition_per_task_equal_datafusion() {
+    all_queries_match(common::shm_engine(2, 1).await).await;
+}
+
 #[test]
 fn there_are_22_queries_and_no_23rd() {
     assert!(tpch::query(0).is_none());

@@ -132,7 +132,11 @@ impl WorkerPool {
 
     /// The process ids of the workers now.
     pub(crate) fn pids(&self) -> Vec<u32> {
-        self.slots.lock().iter().map(|slot| slot.child.id()).collect()
+        self.slots
+            .lock()
+            .iter()
+            .map(|slot| slot.child.id())
+            .collect()
     }
 }
 

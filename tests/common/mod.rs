@@ -15,29 +15,30 @@ use std::sync::OnceLock;
 /// The scale factor of the tests' TPC-H data: small, but every query returns rows.
 pub const TEST_SCALE_FACTOR: f64 = 0.01;
 
-/// A folder of TPC-H data at [`TEST_SCALE_FACTOR`], generated once per test binary.
+/// A folder of TPC-H data at [`TEST_SCALE_FACTOR`], generated once (kept in cargo's scratch
+/// folder for test data and reused by later runs; generation is idempotent and crash-safe).
 pub fn tpch_data() -> &'static Path {
-    static DATA: OnceLock<tempfile::TempDir> = OnceLock::new();
-    generated(&DATA, TEST_SCALE_FACTOR)
+    generated(TEST_SCALE_FACTOR)
 }
 
 /// A folder of TPC-H data at scale factor 0.1, large enough that the default scan partitioning
-/// spreads tables over several tasks; generated once per test binary (about 30 MB).
+/// spreads tables over several tasks (about 30 MB, generated once like [`tpch_data`]).
 pub fn tpch_data_sf01() -> &'static Path {
-    static DATA: OnceLock<tempfile::TempDir> = OnceLock::new();
-    generated(&DATA, 0.1)
+    generated(0.1)
 }
 
-fn generated(cell: &'static OnceLock<tempfile::TempDir>, scale_factor: f64) -> &'static Path {
-    cell.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("dfshm-test-tpch-")
-            .tempdir()
-            .expect("create a temporary folder");
-        tpch::generate(scale_factor, dir.path(), &|_| {}).expect("generate TPC-H data");
-        dir
-    })
-    .path()
+fn generated(scale_factor: f64) -> &'static Path {
+    static DATA: OnceLock<std::sync::Mutex<Vec<(String, &'static Path)>>> = OnceLock::new();
+    let name = format!("tpch-sf{scale_factor}");
+    let mut known = DATA.get_or_init(Default::default).lock().unwrap();
+    if let Some((_, path)) = known.iter().find(|(known, _)| *known == name) {
+        return path;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name.clone());
+    tpch::generate(scale_factor, &dir, &|_| {}).expect("generate TPC-H data");
+    let path: &'static Path = Box::leak(dir.into_boxed_path());
+    known.push((name, path));
+    path
 }
 
 /// The statements that register the TPC-H tables of `dir` (for the CLI).
@@ -178,6 +179,66 @@ pub fn assert_same_rows(
     }
 }
 
+/// An engine whose stages run on `workers` worker processes over shared memory, with scan
+/// partitions small enough that even the tests' tiny tables spread over every worker.
+pub async fn shm_engine(workers: usize, partitions: usize) -> dfshm::Engine {
+    let engine = dfshm::Engine::builder()
+        .workers(workers)
+        .worker_program(binary("dfshm-worker"))
+        .target_partitions(partitions)
+        .build()
+        .expect("start worker processes");
+    engine
+        .sql("set distributed.file_scan_config_bytes_per_partition = 65536")
+        .await
+        .expect("set the scan partition size");
+    engine
+}
+
+/// Runs every statement of `sql` on `engine`; returns the rows of the last row-returning one.
+pub async fn engine_answer(
+    engine: &dfshm::Engine,
+    sql: &str,
+) -> dfshm::datafusion::error::Result<Vec<RecordBatch>> {
+    let mut answer = Vec::new();
+    for statement in engine.statements(sql)? {
+        if let dfshm::StatementOutcome::Rows(frame) = engine.run_statement(&statement).await? {
+            answer = frame.collect().await?;
+        }
+    }
+    Ok(answer)
+}
+
+/// What the process holds that a leak would grow.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Resources {
+    pub fds: usize,
+    pub ring_mappings: usize,
+    pub dev_shm_entries: usize,
+}
+
+pub fn resources() -> Resources {
+    let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let ring_mappings = maps
+        .lines()
+        .filter(|line| line.contains("memfd:dfshm"))
+        .count();
+    let dev_shm_entries = std::fs::read_dir("/dev/shm")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|entry| entry.file_name().to_string_lossy().contains("dfshm"))
+                .count()
+        })
+        .unwrap_or(0);
+    Resources {
+        fds,
+        ring_mappings,
+        dev_shm_entries,
+    }
+}
+
 /// A scratch folder for one test.
 pub fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -191,6 +252,7 @@ pub fn binary(name: &str) -> PathBuf {
     match name {
         "dfshm" => PathBuf::from(env!("CARGO_BIN_EXE_dfshm")),
         "dfshm-bench" => PathBuf::from(env!("CARGO_BIN_EXE_dfshm-bench")),
+        "dfshm-worker" => PathBuf::from(env!("CARGO_BIN_EXE_dfshm-worker")),
         other => panic!("unknown binary {other}"),
     }
 }
