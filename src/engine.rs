@@ -54,6 +54,10 @@ pub enum Transport {
     /// datafusion-distributed workers inside this process, called directly: the same distributed
     /// plans without processes, for testing the planner and as a baseline.
     InProcess,
+    /// datafusion-distributed's own gRPC workers on localhost (the `grpc` feature): the
+    /// baseline of `dfshm-bench`'s `grpc-N` modes.
+    #[cfg(feature = "grpc")]
+    Grpc,
 }
 
 /// Configuration of an [`Engine`]; every field has a sane default.
@@ -165,6 +169,9 @@ impl EngineBuilder {
                 coordinator::in_process_context(config, runtime, workers)
                     .map_err(EngineBuildError::Runtime)?
             }
+            #[cfg(feature = "grpc")]
+            (workers, Transport::Grpc) => coordinator::grpc_context(config, runtime, workers)
+                .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
             (workers, Transport::SharedMemory) => {
                 let program = match self.worker_program {
                     Some(program) => program,

@@ -5,6 +5,8 @@
 //! This module never plans on its own and never moves bytes itself: the planner is
 //! datafusion-distributed's, and each cluster supplies the `WorkerChannel` that reaches a worker.
 
+#[cfg(feature = "grpc")]
+mod grpc;
 mod in_process;
 mod pool;
 mod routing;
@@ -21,6 +23,24 @@ use std::sync::Arc;
 
 pub(crate) use pool::{WorkerPool, WorkerSettings, find_worker_program};
 pub use routing::{Boundary, route_partition};
+
+/// A session context whose queries run as stages on `workers` datafusion-distributed gRPC
+/// workers on localhost (the baseline the shared-memory transport is compared with).
+#[cfg(feature = "grpc")]
+pub(crate) fn grpc_context(
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+    workers: usize,
+) -> Result<SessionContext> {
+    let cluster = grpc::GrpcCluster::start(workers, runtime.clone())
+        .map_err(|error| datafusion::common::DataFusionError::External(Box::new(error)))?;
+    distributed_context(
+        config,
+        runtime,
+        grpc::GrpcResolver(Arc::new(cluster)),
+        datafusion_distributed::grpc::DefaultChannelResolver::default(),
+    )
+}
 
 /// A session context whose queries run as stages on the worker processes of `pool`, reached
 /// through shared-memory rings.

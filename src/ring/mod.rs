@@ -205,9 +205,11 @@ impl RingParts {
         ))
     }
 
-    /// A fresh ring of `capacity` data bytes in a new segment of its own named `name`.
+    /// A fresh ring of `capacity` data bytes in a new segment of its own named `name`, whose
+    /// pages are allocated as the producer first writes them (a ring that carries a small result
+    /// costs a few pages, not its capacity).
     pub fn create_owned(name: &str, capacity: usize) -> Result<RingParts, RingOpenError> {
-        let segment = Segment::create(name, RING_HEADER_BYTES + capacity)?;
+        let segment = Segment::create_lazy(name, RING_HEADER_BYTES + capacity)?;
         Self::create(RingMemory::Owned(segment), capacity)
     }
 

@@ -73,6 +73,16 @@ impl Segment {
     ///
     /// `name` only labels the memfd in `/proc/PID/fd` for debugging; it is not a file name.
     pub fn create(name: &str, len: usize) -> Result<Segment, SegmentCreateError> {
+        Self::create_with(name, len, true)
+    }
+
+    /// Like [`Segment::create`], but pages are only allocated when first touched: for segments
+    /// of which a short-lived user may touch only a little (a ring carrying a small result).
+    pub fn create_lazy(name: &str, len: usize) -> Result<Segment, SegmentCreateError> {
+        Self::create_with(name, len, false)
+    }
+
+    fn create_with(name: &str, len: usize, populate: bool) -> Result<Segment, SegmentCreateError> {
         if len == 0 {
             return Err(SegmentCreateError::Empty);
         }
@@ -108,7 +118,7 @@ impl Segment {
         if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
             return Err(os("F_ADD_SEALS"));
         }
-        let base = map_shared(&fd, len).map_err(|source| SegmentCreateError::Os {
+        let base = map_shared(&fd, len, populate).map_err(|source| SegmentCreateError::Os {
             bytes: len,
             step: "mmap",
             source,
@@ -116,7 +126,8 @@ impl Segment {
         Ok(Segment { fd, base, len })
     }
 
-    /// Maps a segment received from another process.
+    /// Maps a segment received from another process. Pages are mapped as they are touched (the
+    /// creator decides whether they were allocated up front).
     pub fn open(fd: OwnedFd) -> Result<Segment, SegmentOpenError> {
         // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
         let mut stat: libc::stat = unsafe { std::mem::zeroed() };
@@ -139,7 +150,7 @@ impl Segment {
         if seals < 0 || seals & libc::F_SEAL_SHRINK == 0 {
             return Err(SegmentOpenError::NotASegment { bytes });
         }
-        let base = map_shared(&fd, len).map_err(|source| SegmentOpenError::Os {
+        let base = map_shared(&fd, len, false).map_err(|source| SegmentOpenError::Os {
             step: "mmap",
             source,
         })?;
@@ -174,7 +185,12 @@ impl Drop for Segment {
     }
 }
 
-fn map_shared(fd: &OwnedFd, len: usize) -> std::io::Result<NonNull<u8>> {
+fn map_shared(fd: &OwnedFd, len: usize, populate: bool) -> std::io::Result<NonNull<u8>> {
+    let flags = if populate {
+        libc::MAP_SHARED | libc::MAP_POPULATE
+    } else {
+        libc::MAP_SHARED
+    };
     // SAFETY: a fresh shared mapping of `len` bytes of a file at least that long; the kernel
     // chooses the address. MAP_POPULATE pre-faults every page so the first use costs nothing.
     let address = unsafe {
@@ -182,7 +198,7 @@ fn map_shared(fd: &OwnedFd, len: usize) -> std::io::Result<NonNull<u8>> {
             std::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_POPULATE,
+            flags,
             fd.as_raw_fd(),
             0,
         )

@@ -5,6 +5,7 @@
 //! and can write them as JSON. Timings are taken in one run so that ratios compare like with like.
 
 mod ring;
+mod setup;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use dfshm::datafusion::error::Result as DfResult;
@@ -38,6 +39,8 @@ enum Command {
     Tpch(TpchArgs),
     /// Measure the shared-memory ring between two processes against a same-run memcpy.
     Ring(ring::RingArgs),
+    /// Measure the setup cost of a trivial query on warm worker processes (TPC-H sf 0.01).
+    Setup(setup::SetupArgs),
     /// The peer process of `ring` (started by it; not for direct use).
     #[command(hide = true)]
     RingPeer {
@@ -61,6 +64,10 @@ struct TpchArgs {
     /// `local-N`), which isolates the cost of distributed planning from the transport.
     #[arg(long, value_delimiter = ',', value_name = "N,...")]
     local_workers: Vec<usize>,
+    /// Also run each worker count on datafusion-distributed's own gRPC workers on localhost
+    /// (modes `grpc-N`; needs a build with `--features grpc`).
+    #[arg(long, value_delimiter = ',', value_name = "N,...")]
+    grpc_workers: Vec<usize>,
     /// Queries to run, e.g. `1-22` or `1,3,18-20`.
     #[arg(long, default_value = "1-22", value_parser = parse_query_list)]
     queries: QueryList,
@@ -119,6 +126,17 @@ fn main() -> ExitCode {
             .map_err(|error| format!("cannot start the async runtime: {error}"))
             .and_then(|runtime| runtime.block_on(run_tpch(args))),
         Command::Ring(args) => ring::run(args),
+        Command::Setup(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| format!("cannot start the async runtime: {error}"))
+            .and_then(|runtime| {
+                runtime.block_on(async {
+                    let dir = cache_dir(0.01);
+                    generate(0.01, &dir)?;
+                    setup::run(args, dir).await
+                })
+            }),
         Command::RingPeer { socket } => {
             dfshm::testing::ring_bench::run_peer(&socket).map_err(|error| error.to_string())
         }
@@ -130,6 +148,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Where generated TPC-H data of scale factor `sf` is kept.
+fn cache_dir(sf: f64) -> PathBuf {
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("dfshm")
+        .join(format!("tpch-sf{sf}"))
 }
 
 /// Generates (or finds) TPC-H data at `sf` in `dir`, with a progress bar.
@@ -171,6 +197,8 @@ impl Mode {
             (0, _) => "in-process".to_string(),
             (workers, Transport::InProcess) => format!("local-{workers}"),
             (workers, Transport::SharedMemory) => format!("shm-{workers}"),
+            #[cfg(feature = "grpc")]
+            (workers, Transport::Grpc) => format!("grpc-{workers}"),
         }
     }
 }
@@ -195,10 +223,7 @@ async fn run_tpch(args: TpchArgs) -> Result<(), String> {
             dir.clone()
         }
         None => {
-            let dir = dirs::cache_dir()
-                .unwrap_or_else(std::env::temp_dir)
-                .join("dfshm")
-                .join(format!("tpch-sf{}", args.sf));
+            let dir = cache_dir(args.sf);
             generate(args.sf, &dir)?;
             dir
         }
@@ -212,7 +237,21 @@ async fn run_tpch(args: TpchArgs) -> Result<(), String> {
         workers,
         transport: Transport::InProcess,
     });
-    for mode in shm.chain(local) {
+    #[cfg(feature = "grpc")]
+    let grpc = args.grpc_workers.iter().map(|&workers| Mode {
+        workers,
+        transport: Transport::Grpc,
+    });
+    #[cfg(not(feature = "grpc"))]
+    let grpc = {
+        if !args.grpc_workers.is_empty() {
+            return Err(
+                "--grpc-workers needs a dfshm-bench built with `--features grpc`".to_string(),
+            );
+        }
+        std::iter::empty()
+    };
+    for mode in shm.chain(local).chain(grpc) {
         if !modes.iter().any(|known| known.name() == mode.name()) {
             modes.push(mode);
         }
