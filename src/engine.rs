@@ -75,7 +75,9 @@ pub struct EngineBuilder {
     batch_size: Option<usize>,
     transport: Transport,
     worker_program: Option<PathBuf>,
+    self_exec: bool,
     ring_bytes: Option<usize>,
+    worker_threads: Option<usize>,
 }
 
 impl EngineBuilder {
@@ -120,6 +122,16 @@ impl EngineBuilder {
     /// running executable or one folder up).
     pub fn worker_program(mut self, path: impl Into<PathBuf>) -> Self {
         self.worker_program = Some(path.into());
+        self.self_exec = false;
+        self
+    }
+
+    /// Starts workers from the running executable, which must call
+    /// [`crate::worker::serve_if_requested`] first thing in `main` (the `dfshm` CLI and
+    /// `dfshm-bench` do): no separate worker executable to ship or find.
+    pub fn workers_from_this_executable(mut self) -> Self {
+        self.worker_program = None;
+        self.self_exec = true;
         self
     }
 
@@ -127,6 +139,12 @@ impl EngineBuilder {
     /// of at least 64 KiB). Batches larger than a quarter of it are split.
     pub fn ring_bytes(mut self, bytes: usize) -> Self {
         self.ring_bytes = Some(bytes);
+        self
+    }
+
+    /// Threads each worker process runs its tasks on (default: one per core).
+    pub fn worker_threads(mut self, threads: usize) -> Self {
+        self.worker_threads = Some(threads.max(1));
         self
     }
 
@@ -173,17 +191,21 @@ impl EngineBuilder {
             (workers, Transport::Grpc) => coordinator::grpc_context(config, runtime, workers)
                 .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
             (workers, Transport::SharedMemory) => {
-                let program = match self.worker_program {
-                    Some(program) => program,
-                    None => {
+                let program = match (self.worker_program, self.self_exec) {
+                    (Some(program), _) => program,
+                    (None, true) => std::env::current_exe().map_err(|error| {
+                        EngineBuildError::Workers(format!("cannot find this executable: {error}"))
+                    })?,
+                    (None, false) => {
                         coordinator::find_worker_program().map_err(EngineBuildError::Workers)?
                     }
                 };
                 let settings = coordinator::WorkerSettings {
                     program,
+                    self_exec: self.self_exec,
                     memory_limit_bytes: self.memory_limit_bytes,
                     ring_bytes,
-                    threads: None,
+                    threads: self.worker_threads,
                 };
                 let started = Arc::new(
                     coordinator::WorkerPool::start(workers, settings)

@@ -37,6 +37,71 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use url::Url;
 
+/// The environment variable that turns an executable calling [`serve_if_requested`] into a
+/// worker process (set by the coordinator when it starts its own executable as a worker).
+pub const WORKER_MODE_ENV: &str = "DFSHM_WORKER_MODE";
+
+/// The command line of a worker process (given by the coordinator).
+#[derive(Debug, clap::Parser)]
+#[command(name = "dfshm-worker", version)]
+struct WorkerArgs {
+    /// This worker's slot in its coordinator's pool.
+    #[arg(long, default_value_t = 0)]
+    slot: usize,
+    /// Exit when this process (the coordinator) exits.
+    #[arg(long)]
+    coordinator_pid: Option<u32>,
+    /// Memory limit of this worker's queries, in bytes.
+    #[arg(long)]
+    memory_limit: Option<usize>,
+    /// Data bytes of the rings this worker creates to fetch from other workers.
+    #[arg(long)]
+    ring_bytes: Option<usize>,
+    /// Threads running this worker's tasks (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// The `main` of a worker process: parses the command line the coordinator gave, takes the
+/// listening socket from standard input and serves until the coordinator exits.
+pub fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    use std::os::fd::FromRawFd;
+    let args = WorkerArgs::parse();
+    // SAFETY: fd 0 is this process's standard input, which nothing else in this process owns;
+    // the coordinator makes it the listening socket. This is the only place that takes it.
+    let stdin = unsafe { OwnedFd::from_raw_fd(0) };
+    let listener = StdUnixListener::from(stdin);
+    if listener.local_addr().is_err() {
+        eprintln!(
+            "dfshm worker: standard input is not a listening Unix socket; workers are started by \
+             a dfshm coordinator (dfshm --workers N), not by hand"
+        );
+        return std::process::ExitCode::from(2);
+    }
+    let options = WorkerOptions {
+        slot: args.slot,
+        coordinator_pid: args.coordinator_pid,
+        memory_limit_bytes: args.memory_limit,
+        ring_bytes: args.ring_bytes,
+        threads: args.threads,
+    };
+    match run(listener, options) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("dfshm worker {}: {error}", args.slot);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs this process as a worker if its coordinator started it as one ([`WORKER_MODE_ENV`] is
+/// set), returning its exit code; `None` otherwise. Executables that want to be their own
+/// workers (see `EngineBuilder::workers_from_this_executable`) call it first thing in `main`.
+pub fn serve_if_requested() -> Option<std::process::ExitCode> {
+    std::env::var_os(WORKER_MODE_ENV).map(|_| main())
+}
+
 /// How a worker process runs.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerOptions {

@@ -26,6 +26,9 @@ pub(crate) const WORKER_PROGRAM: &str = "dfshm-worker";
 #[derive(Debug, Clone)]
 pub(crate) struct WorkerSettings {
     pub(crate) program: PathBuf,
+    /// The program is a coordinator executable that serves as a worker when started with
+    /// `WORKER_MODE_ENV` set (it calls `worker::serve_if_requested`).
+    pub(crate) self_exec: bool,
     pub(crate) memory_limit_bytes: Option<usize>,
     pub(crate) ring_bytes: usize,
     pub(crate) threads: Option<usize>,
@@ -87,6 +90,9 @@ impl WorkerPool {
         }
         if let Some(threads) = settings.threads {
             command.arg("--threads").arg(threads.to_string());
+        }
+        if settings.self_exec {
+            command.env(crate::worker::WORKER_MODE_ENV, "1");
         }
         let child = command
             .stdin(Stdio::from(OwnedFd::from(listener)))

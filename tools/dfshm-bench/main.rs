@@ -68,6 +68,9 @@ struct TpchArgs {
     /// (modes `grpc-N`; needs a build with `--features grpc`).
     #[arg(long, value_delimiter = ',', value_name = "N,...")]
     grpc_workers: Vec<usize>,
+    /// Threads per worker process [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    worker_threads: Option<usize>,
     /// Queries to run, e.g. `1-22` or `1,3,18-20`.
     #[arg(long, default_value = "1-22", value_parser = parse_query_list)]
     queries: QueryList,
@@ -117,6 +120,10 @@ fn parse_query_list(text: &str) -> Result<QueryList, String> {
 }
 
 fn main() -> ExitCode {
+    // The engine starts this executable again as its worker processes.
+    if let Some(code) = dfshm::worker::serve_if_requested() {
+        return code;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Gen { sf, out } => generate(sf, &out).map(|_| ()),
@@ -268,6 +275,12 @@ async fn run_tpch(args: TpchArgs) -> Result<(), String> {
         let mut builder = Engine::builder()
             .workers(mode.workers)
             .transport(mode.transport);
+        if std::env::var_os("DFSHM_WORKER").is_none() {
+            builder = builder.workers_from_this_executable();
+        }
+        if let Some(threads) = args.worker_threads {
+            builder = builder.worker_threads(threads);
+        }
         if let Some(partitions) = args.target_partitions {
             builder = builder.target_partitions(partitions as usize);
         }

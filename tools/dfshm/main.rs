@@ -142,6 +142,10 @@ pub enum ScriptStop {
 }
 
 fn main() -> ExitCode {
+    // The engine starts this executable again as its worker processes.
+    if let Some(code) = dfshm::worker::serve_if_requested() {
+        return code;
+    }
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -160,6 +164,9 @@ async fn run(args: Args) -> ExitCode {
     let mut builder = Engine::builder()
         .workers(args.workers)
         .transport(args.transport.into());
+    if std::env::var_os("DFSHM_WORKER").is_none() {
+        builder = builder.workers_from_this_executable();
+    }
     if let Some(partitions) = args.target_partitions {
         builder = builder.target_partitions(partitions as usize);
     }
