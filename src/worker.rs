@@ -21,6 +21,7 @@ use crate::wire::{self, Head, Reply, Request};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::metrics::{Gauge, Metric, MetricValue};
 use datafusion_distributed::{
     CoordinatorToWorkerMsg, DefaultSessionBuilder, DistributedExt, ExecuteTaskRequest,
     MappedWorkerSessionBuilderExt, MaybeEncoded, ProducerHead, SetPlanRequest, Worker,
@@ -193,7 +194,7 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
         let worker = worker.clone();
         let slot = options.slot;
         tokio::spawn(async move {
-            if let Err(error) = connection(worker, socket).await {
+            if let Err(error) = connection(worker, socket, slot).await {
                 log::debug!("worker {slot}: a connection ended with: {error}");
             }
         });
@@ -230,7 +231,7 @@ async fn first_message(socket: &mut UnixStream) -> std::io::Result<(Vec<u8>, Vec
     Ok((body, fds))
 }
 
-async fn connection(worker: Worker, mut socket: UnixStream) -> std::io::Result<()> {
+async fn connection(worker: Worker, mut socket: UnixStream, slot: usize) -> std::io::Result<()> {
     let (message, fds) = first_message(&mut socket).await?;
     let request = Request::decode(&message).map_err(std::io::Error::other)?;
     match request {
@@ -271,7 +272,7 @@ async fn connection(worker: Worker, mut socket: UnixStream) -> std::io::Result<(
                     },
                 ))
             })();
-            coordinator_channel(worker, socket, request).await
+            coordinator_channel(worker, socket, request, slot).await
         }
         Request::ExecuteTask {
             task_key,
@@ -303,6 +304,7 @@ async fn coordinator_channel(
     worker: Worker,
     socket: UnixStream,
     request: Result<(HeaderMap, SetPlanRequest)>,
+    slot: usize,
 ) -> std::io::Result<()> {
     let (mut reader, mut writer) = socket.into_split();
     let replies = match request {
@@ -337,7 +339,20 @@ async fn coordinator_channel(
         let reply = match message {
             Ok(WorkerToCoordinatorMsg::LoadInfo(info)) => Reply::LoadInfo(info),
             Ok(WorkerToCoordinatorMsg::LoadInfoEos) => Reply::LoadInfoEos,
-            Ok(WorkerToCoordinatorMsg::TaskMetrics(metrics)) => Reply::TaskMetrics(metrics),
+            Ok(WorkerToCoordinatorMsg::TaskMetrics(mut metrics)) => {
+                // Which worker ran the task: EXPLAIN ANALYZE shows it per task in the stage
+                // header (`worker={0:1, 1:0}`).
+                let gauge = Gauge::new();
+                gauge.set(slot);
+                metrics.task_metrics.push(Arc::new(Metric::new(
+                    MetricValue::Gauge {
+                        name: "worker".into(),
+                        gauge,
+                    },
+                    None,
+                )));
+                Reply::TaskMetrics(metrics)
+            }
             Err(error) => Reply::Failed(error),
         };
         let failed = matches!(reply, Reply::Failed(_));

@@ -236,7 +236,7 @@ async fn a_query_failing_in_a_worker_names_it_and_the_next_query_works() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn explain_analyze_shows_stages_tasks_and_ring_metrics() {
+async fn explain_analyze_shows_stages_tasks_workers_and_ring_metrics() {
     let engine = shm_engine(2, 2).await;
     tpch::register_tables(&engine, tpch_data()).await.unwrap();
     let rows = engine_answer(
