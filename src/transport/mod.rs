@@ -206,7 +206,8 @@ impl RingWriter {
             self.streams
                 .insert(stream, StreamState { encoder, data_kind });
         }
-        for piece in split_rows(batch, self.max_frame_bytes / 2)? {
+        for piece in split_rows(&compact_views(batch)?, self.max_frame_bytes / 2)? {
+            let piece = compact_views(&piece)?;
             let state = self.streams.get_mut(&stream).expect("inserted above");
             let buffers = state.encoder.encode(&piece)?;
             let total: usize = buffers.iter().map(|buffer| buffer.len()).sum();
@@ -290,6 +291,49 @@ impl RingWriter {
     pub fn cancel(&self) {
         self.producer.cancel();
     }
+}
+
+/// `batch` with its string and binary view columns compacted when their data buffers hold much
+/// more than the rows reference. Arrow IPC must send a view array's data buffers whole, so a
+/// slice of a big batch (a `LIMIT`, a row split, a filter's output) would otherwise carry all of
+/// its parent's bytes: one 10 MB join result sent through 64 KiB rings became gigabytes.
+fn compact_views(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+    fn wasteful(buffers: usize, used: usize) -> bool {
+        buffers > 2 * used + 4096
+    }
+    let mut changed = false;
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|column| match column.data_type() {
+            DataType::Utf8View => {
+                let array = column.as_string_view();
+                let buffers = array.data_buffers().iter().map(|b| b.len()).sum();
+                if wasteful(buffers, array.total_buffer_bytes_used()) {
+                    changed = true;
+                    Arc::new(array.gc()) as ArrayRef
+                } else {
+                    column.clone()
+                }
+            }
+            DataType::BinaryView => {
+                let array = column.as_binary_view();
+                let buffers = array.data_buffers().iter().map(|b| b.len()).sum();
+                if wasteful(buffers, array.total_buffer_bytes_used()) {
+                    changed = true;
+                    Arc::new(array.gc()) as ArrayRef
+                } else {
+                    column.clone()
+                }
+            }
+            _ => column.clone(),
+        })
+        .collect();
+    if !changed {
+        return Ok(batch.clone());
+    }
+    RecordBatch::try_new(batch.schema(), columns)
 }
 
 /// Slices `batch` into pieces of roughly at most `target_bytes` each (by the bytes its arrays

@@ -210,3 +210,26 @@ proptest! {
         }
     }
 }
+
+/// A slice of a big string-view batch must not drag its parent's whole data buffers through the
+/// ring (Arrow IPC sends view data buffers whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slice_of_a_view_batch_sends_only_its_own_bytes() {
+    use datafusion::arrow::array::StringViewArray;
+    let strings: StringViewArray = (0..100_000)
+        .map(|v| Some(format!("a string long enough not to be inlined {v}")))
+        .collect();
+    let batch = RecordBatch::try_from_iter([("s", Arc::new(strings) as _)]).unwrap();
+    let slice = batch.slice(500, 10);
+    let parts = ring(1 << 20);
+    let mut writer = RingWriter::new(parts.producer(None), None);
+    let mut reader = RingReader::new(parts.consumer(None), DecodeMode::CopyOut);
+    writer.write_batch(1, &slice).await.unwrap();
+    writer.finish_stream(1).await.unwrap();
+    let sent = writer.stats().bytes;
+    writer.close();
+    assert!(sent < 16 * 1024, "10 rows took {sent} bytes");
+    let streams = read_all(&mut reader).await;
+    let received = concat(streams.get(&1).unwrap().as_ref().unwrap());
+    assert_eq!(received, slice);
+}
