@@ -94,6 +94,7 @@ impl EngineBuilder {
     }
 
     /// Bytes of memory that operators may reserve before they spill or fail; unbounded by default.
+    /// With worker processes the limit applies to the coordinator and to each worker separately.
     pub fn memory_limit_bytes(mut self, bytes: usize) -> Self {
         self.memory_limit_bytes = Some(bytes);
         self
