@@ -129,7 +129,8 @@ impl EngineBuilder {
 
     /// Starts workers from the running executable, which must call
     /// [`crate::worker::serve_if_requested`] first thing in `main` (the `dfshm` CLI and
-    /// `dfshm-bench` do): no separate worker executable to ship or find.
+    /// `dfshm-bench` do): no separate worker executable to ship or find. `DFSHM_WORKER`, when
+    /// set, still names the worker executable instead.
     pub fn workers_from_this_executable(mut self) -> Self {
         self.worker_program = None;
         self.self_exec = true;
@@ -192,18 +193,22 @@ impl EngineBuilder {
             (workers, Transport::Grpc) => coordinator::grpc_context(config, runtime, workers)
                 .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
             (workers, Transport::SharedMemory) => {
-                let program = match (self.worker_program, self.self_exec) {
-                    (Some(program), _) => program,
-                    (None, true) => std::env::current_exe().map_err(|error| {
+                // An explicit DFSHM_WORKER still wins over this executable.
+                let self_exec = self.worker_program.is_none()
+                    && self.self_exec
+                    && std::env::var_os(coordinator::WORKER_ENV).is_none();
+                let program = match self.worker_program {
+                    Some(program) => program,
+                    None if self_exec => std::env::current_exe().map_err(|error| {
                         EngineBuildError::Workers(format!("cannot find this executable: {error}"))
                     })?,
-                    (None, false) => {
+                    None => {
                         coordinator::find_worker_program().map_err(EngineBuildError::Workers)?
                     }
                 };
                 let settings = coordinator::WorkerSettings {
                     program,
-                    self_exec: self.self_exec,
+                    self_exec,
                     memory_limit_bytes: self.memory_limit_bytes,
                     ring_bytes,
                     threads: self.worker_threads,

@@ -167,10 +167,7 @@ async fn a_result_much_larger_than_a_ring_arrives_whole() {
         .ring_bytes(64 << 10)
         .build()
         .unwrap();
-    engine
-        .sql("set distributed.file_scan_config_bytes_per_partition = 65536")
-        .await
-        .unwrap();
+    let engine = common::small_scan_partitions(engine).await;
     tpch::register_tables(&engine, tpch_data()).await.unwrap();
     let oracle = datafusion_oracle(tpch_data()).await;
     // About 10 MB of strings through 64 KiB rings, shuffled by a join.

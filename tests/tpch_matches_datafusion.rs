@@ -82,11 +82,7 @@ async fn in_process_workers(workers: usize, partitions: usize) -> Engine {
         .target_partitions(partitions)
         .build()
         .unwrap();
-    engine
-        .sql("set distributed.file_scan_config_bytes_per_partition = 65536")
-        .await
-        .unwrap();
-    engine
+    common::small_scan_partitions(engine).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

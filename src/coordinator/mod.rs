@@ -21,7 +21,7 @@ use datafusion_distributed::{
 use in_process::{ClusterResolver, InProcessCluster, Observer};
 use std::sync::Arc;
 
-pub(crate) use pool::{WorkerPool, WorkerSettings, find_worker_program};
+pub(crate) use pool::{WORKER_ENV, WorkerPool, WorkerSettings, find_worker_program};
 pub use routing::{Boundary, route_partition};
 
 /// A session context whose queries run as stages on `workers` datafusion-distributed gRPC

@@ -19,6 +19,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use url::Url;
 
+/// The environment variable naming the worker executable.
+pub(crate) const WORKER_ENV: &str = "DFSHM_WORKER";
+
 /// The name of the worker executable.
 pub(crate) const WORKER_PROGRAM: &str = "dfshm-worker";
 
@@ -168,7 +171,7 @@ impl WorkerResolver for PoolResolver {
 /// Finds the worker executable: `DFSHM_WORKER` if set, else next to the running executable (or
 /// one folder up, where cargo puts binaries beside the `deps` folder of test executables).
 pub(crate) fn find_worker_program() -> std::result::Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("DFSHM_WORKER") {
+    if let Some(path) = std::env::var_os(WORKER_ENV) {
         let path = PathBuf::from(path);
         return if path.is_file() {
             Ok(path)

@@ -182,12 +182,16 @@ pub fn assert_same_rows(
 /// An engine whose stages run on `workers` worker processes over shared memory, with scan
 /// partitions small enough that even the tests' tiny tables spread over every worker.
 pub async fn shm_engine(workers: usize, partitions: usize) -> dfshm::Engine {
-    let engine = dfshm::Engine::builder()
+    let builder = dfshm::Engine::builder()
         .workers(workers)
         .worker_program(binary("dfshm-worker"))
-        .target_partitions(partitions)
-        .build()
-        .expect("start worker processes");
+        .target_partitions(partitions);
+    small_scan_partitions(builder.build().expect("start worker processes")).await
+}
+
+/// `engine` with scans split into 64 KiB partitions, so that even the tests' tiny tables spread
+/// over every worker.
+pub async fn small_scan_partitions(engine: dfshm::Engine) -> dfshm::Engine {
     engine
         .sql("set distributed.file_scan_config_bytes_per_partition = 65536")
         .await

@@ -274,10 +274,8 @@ async fn run_tpch(args: TpchArgs) -> Result<(), String> {
         let name = mode.name();
         let mut builder = Engine::builder()
             .workers(mode.workers)
-            .transport(mode.transport);
-        if std::env::var_os("DFSHM_WORKER").is_none() {
-            builder = builder.workers_from_this_executable();
-        }
+            .transport(mode.transport)
+            .workers_from_this_executable();
         if let Some(threads) = args.worker_threads {
             builder = builder.worker_threads(threads);
         }

@@ -58,13 +58,12 @@ pub async fn run(args: SetupArgs, data: PathBuf) -> Result<(), String> {
         return Err("--runs and --workers must be at least 1".to_string());
     }
     let baseline = Engine::builder().build().map_err(|e| e.to_string())?;
-    let mut workers = Engine::builder()
+    let workers = Engine::builder()
         .workers(args.workers)
-        .transport(Transport::SharedMemory);
-    if std::env::var_os("DFSHM_WORKER").is_none() {
-        workers = workers.workers_from_this_executable();
-    }
-    let workers = workers.build().map_err(|e| e.to_string())?;
+        .transport(Transport::SharedMemory)
+        .workers_from_this_executable()
+        .build()
+        .map_err(|e| e.to_string())?;
     for engine in [&baseline, &workers] {
         tpch::register_tables(engine, &data)
             .await

@@ -163,10 +163,8 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> ExitCode {
     let mut builder = Engine::builder()
         .workers(args.workers)
-        .transport(args.transport.into());
-    if std::env::var_os("DFSHM_WORKER").is_none() {
-        builder = builder.workers_from_this_executable();
-    }
+        .transport(args.transport.into())
+        .workers_from_this_executable();
     if let Some(partitions) = args.target_partitions {
         builder = builder.target_partitions(partitions as usize);
     }
