@@ -37,7 +37,9 @@ use std::os::unix::net::{SocketAddr, UnixStream as StdUnixStream};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::net::UnixStream;
+use tokio::time::Instant;
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -132,11 +134,17 @@ impl WorkerAddress {
 #[derive(Debug, Clone)]
 pub(crate) struct ShmChannelResolver {
     ring_bytes: usize,
+    stall_timeout: Option<Duration>,
 }
 
 impl ShmChannelResolver {
-    pub(crate) fn new(ring_bytes: usize) -> ShmChannelResolver {
-        ShmChannelResolver { ring_bytes }
+    /// Channels whose rings hold `ring_bytes`, failing a call whose worker answers nothing for
+    /// `stall_timeout` (`None`: wait for ever).
+    pub(crate) fn new(ring_bytes: usize, stall_timeout: Option<Duration>) -> ShmChannelResolver {
+        ShmChannelResolver {
+            ring_bytes,
+            stall_timeout,
+        }
     }
 }
 
@@ -146,6 +154,7 @@ impl ChannelResolver for ShmChannelResolver {
         Ok(Box::new(ShmChannel {
             address: WorkerAddress::from_url(url)?,
             ring_bytes: self.ring_bytes,
+            stall_timeout: self.stall_timeout,
         }))
     }
 }
@@ -154,6 +163,7 @@ impl ChannelResolver for ShmChannelResolver {
 struct ShmChannel {
     address: WorkerAddress,
     ring_bytes: usize,
+    stall_timeout: Option<Duration>,
 }
 
 /// Turns a connected std socket into a tokio one.
@@ -243,9 +253,11 @@ impl WorkerChannel for ShmChannel {
             }
         });
         let guard = AbortOnDrop(forward);
-        let replies = futures::stream::unfold(Some((reader, address, guard)), |state| async move {
+        let stall = self.stall_timeout;
+        let replies = futures::stream::unfold(Some((reader, address, guard)), move |state| async move {
             let (mut reader, address, guard) = state?;
-            let message = match next_reply(&mut reader, &address).await {
+            let reply = watched(&address, stall, next_reply(&mut reader, &address)).await;
+            let message = match reply {
                 Ok(Reply::LoadInfo(info)) => Ok(WorkerToCoordinatorMsg::LoadInfo(info)),
                 Ok(Reply::LoadInfoEos) => Ok(WorkerToCoordinatorMsg::LoadInfoEos),
                 Ok(Reply::TaskMetrics(metrics)) => Ok(WorkerToCoordinatorMsg::TaskMetrics(metrics)),
@@ -302,13 +314,9 @@ impl WorkerChannel for ShmChannel {
         ring.send(&socket, &message)
             .map_err(|e| address.io_error("send a ring to", e))?;
         let mut socket = into_async(socket, &address)?;
-        let pid = socket
-            .peer_cred()
-            .ok()
-            .and_then(|cred| cred.pid())
-            .and_then(|pid| u32::try_from(pid).ok());
-        match next_reply(&mut socket, &address).await? {
-            Reply::Accepted => {}
+        let accepted = watched(&address, self.stall_timeout, next_reply(&mut socket, &address));
+        let pid = match accepted.await? {
+            Reply::Accepted { pid } => pid,
             Reply::Failed(error) => return Err(address.worker_error(error)),
             other => {
                 return Err(DataFusionError::Internal(format!(
@@ -316,17 +324,17 @@ impl WorkerChannel for ShmChannel {
                     address.slot
                 )));
             }
-        }
-        let peer = pid
-            .and_then(|pid| PeerProcess::watch(pid).ok())
-            .map(Arc::new);
-        let reader = RingReader::new(ring.consumer(peer), DecodeMode::CopyOut);
+        };
+        // Watching the producer is what turns its death into an error at once. (The socket's
+        // peer credentials would name the coordinator, which created the listening socket.)
+        let peer = PeerProcess::watch(pid).map(Arc::new).map_err(|error| {
+            DataFusionError::Execution(format!(
+                "lost worker {} (process {pid}) before its partitions arrived: {error}",
+                address.slot
+            ))
+        })?;
+        let reader = RingReader::new(ring.consumer(Some(peer)), DecodeMode::CopyOut);
         drop(ring);
-
-        let reservation = Arc::new(
-            MemoryConsumer::new(format!("dfshm ring from worker {}", address.slot))
-                .register(task_ctx.memory_pool()),
-        );
         // Bytes that came through rings, shown under the network boundary by EXPLAIN ANALYZE.
         let ring_bytes = BytesCounterMetric::default();
         metrics.register(Arc::new(Metric::new(
@@ -336,36 +344,16 @@ impl WorkerChannel for ShmChannel {
             },
             None,
         )));
-        let (dropped_tx, dropped_rx) = mpsc::unbounded_channel();
-        let mut senders = Vec::with_capacity(partitions);
-        let mut streams = Vec::with_capacity(partitions);
-        for slot in 0..partitions {
-            let (tx, rx) = mpsc::unbounded_channel();
-            senders.push(Some(tx));
-            streams.push(
-                PartitionStream {
-                    receiver: rx,
-                    reservation: reservation.clone(),
-                    slot,
-                    dropped: dropped_tx.clone(),
-                }
-                .boxed(),
-            );
-        }
-        drop(dropped_tx);
-        let demux = Demux {
+        let reservation = MemoryConsumer::new(format!("dfshm ring from worker {}", address.slot))
+            .register(task_ctx.memory_pool());
+        let partitions = Partitions {
             reader,
-            senders,
-            held: vec![true; partitions],
-            open: partitions,
-            reservation,
+            socket,
             address,
             start,
-            _socket: socket,
-            ring_bytes,
+            count: partitions,
         };
-        tokio::spawn(demux.run(dropped_rx));
-        Ok(streams)
+        Ok(partitions.demultiplex(reservation, ring_bytes, self.stall_timeout))
     }
 
     async fn get_worker_info(
@@ -385,6 +373,108 @@ impl WorkerChannel for ShmChannel {
                 address.slot
             ))),
         }
+    }
+}
+
+/// Awaits `work`, a wait on `address`; whenever the worker stays silent for half of
+/// `stall_timeout`, asks it whether it still answers and fails if it does not.
+async fn watched<T>(
+    address: &WorkerAddress,
+    stall_timeout: Option<Duration>,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(check) = stall_timeout.map(|timeout| timeout / 2) else {
+        return work.await;
+    };
+    tokio::pin!(work);
+    loop {
+        if let Ok(done) = tokio::time::timeout(check, &mut work).await {
+            return done;
+        }
+        tokio::select! {
+            done = &mut work => return done,
+            answer = ping(address.clone(), check) => answer?,
+        }
+    }
+}
+
+/// Asks a worker whether it still answers, within `deadline`.
+async fn ping(address: WorkerAddress, deadline: Duration) -> Result<()> {
+    let unresponsive = || {
+        DataFusionError::Execution(format!(
+            "worker {} did not answer for {:.1} s (stopped with SIGSTOP, or hung); the query \
+             was stopped (the worker timeout is an engine setting)",
+            address.slot,
+            deadline.as_secs_f64() * 2.0
+        ))
+    };
+    let ask = async {
+        let mut socket = into_async(address.connect()?, &address)?;
+        wire::write_message(&mut socket, &Request::Info.encode())
+            .await
+            .map_err(|e| address.io_error("ask", e))?;
+        next_reply(&mut socket, &address).await.map(drop)
+    };
+    match tokio::time::timeout(deadline, ask).await {
+        Ok(answer) => answer,
+        Err(_) => Err(unresponsive()),
+    }
+}
+
+/// The consuming end of one execute-task call: a ring the worker writes `count` partitions
+/// into, and the connection the call was made on.
+pub(crate) struct Partitions {
+    pub(crate) reader: RingReader,
+    /// The connection: closing it stops the producer; cancel messages go to it.
+    pub(crate) socket: UnixStream,
+    pub(crate) address: WorkerAddress,
+    /// The first partition's number (for messages).
+    pub(crate) start: usize,
+    pub(crate) count: usize,
+}
+
+impl Partitions {
+    /// Splits the ring into one stream per partition, read by a spawned task. Queued batches are
+    /// charged to `reservation`; bytes read are added to `ring_bytes`. When `stall_timeout` is set
+    /// and nothing arrives for half of it, the worker is asked whether it still answers; no
+    /// answer within the other half fails every partition.
+    pub(crate) fn demultiplex(
+        self,
+        reservation: MemoryReservation,
+        ring_bytes: BytesCounterMetric,
+        stall_timeout: Option<Duration>,
+    ) -> Vec<BoxStream<'static, Result<RecordBatch>>> {
+        let reservation = Arc::new(reservation);
+        let (dropped_tx, dropped_rx) = mpsc::unbounded_channel();
+        let mut senders = Vec::with_capacity(self.count);
+        let mut streams = Vec::with_capacity(self.count);
+        for slot in 0..self.count {
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.push(Some(tx));
+            streams.push(
+                PartitionStream {
+                    receiver: rx,
+                    reservation: reservation.clone(),
+                    slot,
+                    dropped: dropped_tx.clone(),
+                }
+                .boxed(),
+            );
+        }
+        drop(dropped_tx);
+        let demux = Demux {
+            held: vec![true; self.count],
+            open: self.count,
+            senders,
+            reader: self.reader,
+            reservation,
+            address: self.address,
+            start: self.start,
+            socket: self.socket,
+            ring_bytes,
+        };
+        tokio::spawn(demux.run(dropped_rx, stall_timeout));
+        streams
     }
 }
 
@@ -437,14 +527,25 @@ struct Demux {
     reservation: Arc<MemoryReservation>,
     address: WorkerAddress,
     start: usize,
-    /// The connection: the worker stops producing when it closes.
-    _socket: UnixStream,
+    /// The connection: the worker stops producing when it closes, and stops one partition when
+    /// a cancel message for it arrives.
+    socket: UnixStream,
     ring_bytes: BytesCounterMetric,
 }
 
 impl Demux {
-    async fn run(mut self, mut dropped: mpsc::UnboundedReceiver<usize>) {
+    async fn run(
+        mut self,
+        mut dropped: mpsc::UnboundedReceiver<usize>,
+        stall_timeout: Option<Duration>,
+    ) {
         let mut counted = 0;
+        // The stall watchdog: after `check` without a frame, ping the worker for `check` more.
+        let check = stall_timeout.map(|timeout| timeout / 2);
+        let far = Duration::from_secs(365 * 24 * 3600);
+        let idle = tokio::time::sleep(check.unwrap_or(far));
+        tokio::pin!(idle);
+        let mut pinging: Option<Pin<Box<dyn Future<Output = Result<()>> + Send>>> = None;
         loop {
             let event = tokio::select! {
                 slot = dropped.recv() => {
@@ -460,7 +561,28 @@ impl Demux {
                     continue;
                 }
                 event = self.reader.next_async() => event,
+                () = &mut idle, if pinging.is_none() && check.is_some() => {
+                    let deadline = check.unwrap_or(far);
+                    pinging = Some(Box::pin(ping(self.address.clone(), deadline)));
+                    continue;
+                }
+                answer = async { pinging.as_mut().expect("guarded").await }, if pinging.is_some() => {
+                    pinging = None;
+                    match answer {
+                        Ok(()) => idle.as_mut().reset(Instant::now() + check.unwrap_or(far)),
+                        Err(error) => {
+                            let message = error.strip_backtrace();
+                            self.fail_all(|| DataFusionError::Execution(message.clone()));
+                            return;
+                        }
+                    }
+                    continue;
+                }
             };
+            if let Some(check) = check {
+                pinging = None;
+                idle.as_mut().reset(Instant::now() + check);
+            }
             let read = self.reader.bytes_read();
             self.ring_bytes.add_bytes((read - counted) as usize);
             counted = read;
@@ -482,7 +604,7 @@ impl Demux {
                     if sender.send((Ok(batch), bytes)).is_err() {
                         self.reservation.shrink(bytes);
                         self.senders[slot] = None;
-                        let _ = self.reader.cancel_stream(stream);
+                        self.cancel_at_producer(slot);
                     }
                 }
                 Ok(Some(StreamEvent::End { stream })) => {
@@ -531,7 +653,18 @@ impl Demux {
         self.held[slot] = false;
         self.open -= 1;
         if self.senders[slot].take().is_some() {
-            let _ = self.reader.cancel_stream(slot as u32);
+            self.cancel_at_producer(slot);
+        }
+    }
+
+    /// Stops partition `slot` at the producer: the ring's flag makes its next write a no-op, and
+    /// the message on the connection stops the producer at once, even while it is computing.
+    fn cancel_at_producer(&mut self, slot: usize) {
+        let _ = self.reader.cancel_stream(slot as u32);
+        if let Ok(frame) = wire::frame(&wire::cancel_partition(slot as u32)) {
+            // Five-byte messages on an otherwise idle socket: the send buffer has room, and if
+            // it did not, the ring's flag still stops the partition at its next write.
+            let _ = self.socket.try_write(&frame);
         }
     }
 

@@ -6,16 +6,19 @@
 //! and run on workers reached through the chosen [`Transport`]. This module must never contain
 //! transport or process code itself, only choose and configure it.
 
+use crate::CancelToken;
 use crate::coordinator;
 use crate::script::{self, SqlStatement};
 use datafusion::common::DataFusionError;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why an [`Engine`] could not be built. Each message says what to change.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +81,13 @@ pub struct EngineBuilder {
     self_exec: bool,
     ring_bytes: Option<usize>,
     worker_threads: Option<usize>,
+    worker_timeout: Option<Option<Duration>>,
+    failpoint: Option<crate::worker::Failpoint>,
 }
+
+/// How long a worker may answer nothing before the query that waits on it fails, unless
+/// [`EngineBuilder::worker_timeout`] says otherwise.
+pub const DEFAULT_WORKER_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl EngineBuilder {
     /// Number of worker processes; `0` (the default) runs everything in this process.
@@ -150,6 +159,23 @@ impl EngineBuilder {
         self
     }
 
+    /// How long a worker process may send nothing and answer no ping before the query waiting
+    /// on it fails ([`DEFAULT_WORKER_TIMEOUT`] by default). A stopped (SIGSTOP) or hung worker
+    /// then fails the query instead of hanging it; `None` waits for ever. A worker that is
+    /// merely busy answers pings and never times out.
+    pub fn worker_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.worker_timeout = Some(timeout.filter(|timeout| !timeout.is_zero()));
+        self
+    }
+
+    /// Makes the first generation of worker processes inject `failpoint` (tests of fault
+    /// handling; restarted workers are healthy).
+    #[doc(hidden)]
+    pub fn worker_failpoint(mut self, failpoint: crate::worker::Failpoint) -> Self {
+        self.failpoint = Some(failpoint);
+        self
+    }
+
     /// Validates the configuration and starts the engine (and its worker processes).
     pub fn build(self) -> std::result::Result<Engine, EngineBuildError> {
         let ring_bytes = self
@@ -212,13 +238,15 @@ impl EngineBuilder {
                     memory_limit_bytes: self.memory_limit_bytes,
                     ring_bytes,
                     threads: self.worker_threads,
+                    stall_timeout: self.worker_timeout.unwrap_or(Some(DEFAULT_WORKER_TIMEOUT)),
+                    failpoint: self.failpoint,
                 };
                 let started = Arc::new(
                     coordinator::WorkerPool::start(workers, settings)
                         .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
                 );
                 pool = Some(started.clone());
-                coordinator::shm_context(config, runtime, started, ring_bytes)
+                coordinator::shm_context(config, runtime, started)
                     .map_err(EngineBuildError::Runtime)?
             }
         };
@@ -338,6 +366,25 @@ impl Engine {
         } else {
             StatementOutcome::Done
         })
+    }
+
+    /// Runs `frame` as a stream of batches that firing `token` stops at once, from any thread:
+    /// the query is torn down on every worker and the stream ends with a
+    /// [`Cancelled`](crate::Cancelled) error. Dropping the stream stops the query too.
+    pub async fn execute_stream(
+        &self,
+        frame: DataFrame,
+        token: &CancelToken,
+    ) -> Result<SendableRecordBatchStream> {
+        let start = async {
+            let stream = frame.execute_stream().await?;
+            Ok(crate::cancel::cancellable(stream, token.clone()))
+        };
+        tokio::select! {
+            biased;
+            () = token.cancelled() => Err(crate::Cancelled.into()),
+            started = start => started,
+        }
     }
 
     /// Registers a Parquet file or folder of files as table `name`.

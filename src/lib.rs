@@ -8,6 +8,7 @@
 //! layered lowest first; a module only uses modules below it (see ARCHITECTURE.md).
 
 mod byte_size;
+mod cancel;
 mod channel;
 mod coordinator;
 mod engine;
@@ -22,8 +23,11 @@ mod wire;
 pub mod worker;
 
 pub use byte_size::{ByteSizeError, parse_byte_size};
+pub use cancel::{CancelToken, Cancelled, cancellable, is_cancelled};
 pub use coordinator::{Boundary, route_partition};
-pub use engine::{Engine, EngineBuildError, EngineBuilder, StatementOutcome, Transport};
+pub use engine::{
+    DEFAULT_WORKER_TIMEOUT, Engine, EngineBuildError, EngineBuilder, StatementOutcome, Transport,
+};
 pub use script::SqlStatement;
 
 /// DataFusion, re-exported so that users get exactly the version (and arrow major) dfshm uses.

@@ -55,6 +55,31 @@ const REPLY_INFO: u8 = 16;
 /// The coordinator's "no more work units" on a coordinator channel.
 pub(crate) const C2W_WORK_UNIT_EOS: u8 = 20;
 
+/// The consumer's "stop producing partition N" on an execute-task connection (after the request,
+/// the consumer writes nothing else; closing the connection stops every partition).
+const CANCEL_PARTITION: u8 = 21;
+
+/// The message that cancels one partition (its slot within the request's partition range).
+pub(crate) fn cancel_partition(slot: u32) -> Vec<u8> {
+    let mut message = vec![CANCEL_PARTITION];
+    message.extend_from_slice(&slot.to_le_bytes());
+    message
+}
+
+/// The slot of a [`cancel_partition`] message.
+pub(crate) fn decode_cancel_partition(message: &[u8]) -> Result<u32, Malformed> {
+    match message {
+        [CANCEL_PARTITION, slot @ ..] => slot
+            .try_into()
+            .map(u32::from_le_bytes)
+            .map_err(|_| Malformed(format!("a cancel message of {} bytes", message.len()))),
+        _ => Err(Malformed(format!(
+            "an execute-task connection sent kind {:?} after its request",
+            message.first()
+        ))),
+    }
+}
+
 /// The first message of a connection.
 #[derive(Debug)]
 pub(crate) enum Request {
@@ -93,8 +118,10 @@ pub(crate) enum Head {
 
 /// A worker's answer on a connection.
 pub(crate) enum Reply {
-    /// The execute-task call succeeded: the partitions follow in the ring.
-    Accepted,
+    /// The execute-task call succeeded: the partitions follow in the ring, written by process
+    /// `pid` (which the consumer watches: the socket's peer credentials name the process that
+    /// created the listening socket, the coordinator, not the worker).
+    Accepted { pid: u32 },
     /// The call failed.
     Failed(DataFusionError),
     LoadInfo(LoadInfo),
@@ -305,7 +332,7 @@ impl Request {
 impl std::fmt::Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Reply::Accepted => f.write_str("Accepted"),
+            Reply::Accepted { pid } => write!(f, "Accepted(pid {pid})"),
             Reply::Failed(error) => write!(f, "Failed({error})"),
             Reply::LoadInfo(info) => write!(f, "LoadInfo(partition {})", info.partition),
             Reply::LoadInfoEos => f.write_str("LoadInfoEos"),
@@ -323,7 +350,11 @@ impl std::fmt::Debug for Reply {
 impl Reply {
     pub(crate) fn encode(&self) -> Vec<u8> {
         match self {
-            Reply::Accepted => Encoder::new(REPLY_ACCEPTED).finish(),
+            Reply::Accepted { pid } => {
+                let mut e = Encoder::new(REPLY_ACCEPTED);
+                e.u64(u64::from(*pid));
+                e.finish()
+            }
             Reply::Failed(error) => {
                 let mut e = Encoder::new(REPLY_FAILED);
                 e.str(&error_text(error));
@@ -369,7 +400,10 @@ impl Reply {
     pub(crate) fn decode(message: &[u8]) -> Result<Reply, Malformed> {
         let mut d = Decoder(message);
         let reply = match d.u8()? {
-            REPLY_ACCEPTED => Reply::Accepted,
+            REPLY_ACCEPTED => Reply::Accepted {
+                pid: u32::try_from(d.u64()?)
+                    .map_err(|_| Malformed("a process id out of range".into()))?,
+            },
             REPLY_FAILED => Reply::Failed(error_from_text(&d.string()?)),
             REPLY_LOAD_INFO => {
                 let partition = d.usize()?;

@@ -61,6 +61,19 @@ struct WorkerArgs {
     /// Threads running this worker's tasks (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Fail a fetch from another worker that answers nothing for this many milliseconds.
+    #[arg(long)]
+    stall_timeout_ms: Option<u64>,
+    /// A fault to inject, for tests (see `Failpoint`).
+    #[arg(long, hide = true)]
+    failpoint: Option<Failpoint>,
+}
+
+/// Faults a worker can be told to inject, so that tests can reach the paths real faults take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Failpoint {
+    /// Panic while starting to execute a task (as a bug in an operator would).
+    PanicInExecuteTask,
 }
 
 /// The `main` of a worker process: parses the command line the coordinator gave, takes the
@@ -86,6 +99,8 @@ pub fn main() -> std::process::ExitCode {
         memory_limit_bytes: args.memory_limit,
         ring_bytes: args.ring_bytes,
         threads: args.threads,
+        stall_timeout: args.stall_timeout_ms.map(std::time::Duration::from_millis),
+        failpoint: args.failpoint,
     };
     match run(listener, options) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -116,10 +131,25 @@ pub struct WorkerOptions {
     pub ring_bytes: Option<usize>,
     /// Tokio worker threads (default: the number of cores).
     pub threads: Option<usize>,
+    /// Fail a fetch from another worker that answers nothing for this long (`None`: wait).
+    pub stall_timeout: Option<std::time::Duration>,
+    /// A fault to inject, for tests.
+    pub failpoint: Option<Failpoint>,
 }
 
 /// Runs a worker on `listener` until its coordinator exits (or the listener fails).
+///
+/// A panic anywhere in the worker aborts the process: its tasks' state (task maps, locks,
+/// half-written rings) cannot be trusted afterwards. Its consumers see it die, so the query fails
+/// naming the worker, and the coordinator's pool starts a fresh one for the next query.
 pub fn run(listener: StdUnixListener, options: WorkerOptions) -> std::io::Result<()> {
+    let report = std::panic::take_hook();
+    let slot = options.slot;
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!("dfshm worker {slot} panicked and exits; the coordinator starts a new one");
+        report(info);
+        std::process::abort();
+    }));
     if let Some(pid) = options.coordinator_pid {
         watch_coordinator(pid)?;
     }
@@ -174,6 +204,7 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
         options
             .ring_bytes
             .unwrap_or(crate::channel::DEFAULT_RING_BYTES),
+        options.stall_timeout,
     );
     let worker = Worker::from_session_builder(DefaultSessionBuilder.map(move |builder| {
         Ok(builder
@@ -193,8 +224,9 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
         }
         let worker = worker.clone();
         let slot = options.slot;
+        let failpoint = options.failpoint;
         tokio::spawn(async move {
-            if let Err(error) = connection(worker, socket, slot).await {
+            if let Err(error) = connection(worker, socket, slot, failpoint).await {
                 log::debug!("worker {slot}: a connection ended with: {error}");
             }
         });
@@ -231,7 +263,12 @@ async fn first_message(socket: &mut UnixStream) -> std::io::Result<(Vec<u8>, Vec
     Ok((body, fds))
 }
 
-async fn connection(worker: Worker, mut socket: UnixStream, slot: usize) -> std::io::Result<()> {
+async fn connection(
+    worker: Worker,
+    mut socket: UnixStream,
+    slot: usize,
+    failpoint: Option<Failpoint>,
+) -> std::io::Result<()> {
     let (message, fds) = first_message(&mut socket).await?;
     let request = Request::decode(&message).map_err(std::io::Error::other)?;
     match request {
@@ -289,6 +326,9 @@ async fn connection(worker: Worker, mut socket: UnixStream, slot: usize) -> std:
                     partitioning: MaybeEncoded::Encoded(bytes),
                 },
             };
+            if failpoint == Some(Failpoint::PanicInExecuteTask) {
+                panic!("failpoint panic-in-execute-task");
+            }
             let request = ExecuteTaskRequest {
                 task_key,
                 target_partition_start: start,
@@ -383,14 +423,38 @@ async fn execute_task(
             return wire::write_message(&mut socket, &Reply::Failed(error).encode()).await;
         }
     };
-    wire::write_message(&mut socket, &Reply::Accepted.encode()).await?;
-    let writer = Arc::new(Mutex::new(RingWriter::new(ring.producer(peer), None)));
+    let accepted = Reply::Accepted {
+        pid: std::process::id(),
+    };
+    wire::write_message(&mut socket, &accepted.encode()).await?;
+    let writer = RingWriter::new(ring.producer(peer), None);
     drop(ring);
+    serve_partitions(socket, writer, streams).await;
+    Ok(())
+}
+
+/// Writes each partition of an execute-task call into the ring until every partition ended.
+/// A cancel message for one partition on `socket` stops that partition's pump at once (its
+/// stream is dropped, which stops its inputs); the consumer closing `socket` stops them all.
+pub(crate) async fn serve_partitions(
+    socket: UnixStream,
+    writer: RingWriter,
+    streams: Vec<SendableRecordBatchStream>,
+) {
+    let writer = Arc::new(Mutex::new(writer));
     let mut pumps = JoinSet::new();
-    for (slot, stream) in streams.into_iter().enumerate() {
-        pumps.spawn(pump(writer.clone(), slot as u32, stream));
-    }
-    let mut probe = [0u8; 1];
+    let handles: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(slot, stream)| pumps.spawn(pump(writer.clone(), slot as u32, stream)))
+        .collect();
+    // The consumer writes only cancel messages after its request; reading them through a
+    // stream keeps a half-read message safe across `select!` iterations.
+    let messages = futures::stream::unfold(socket, |mut socket| async move {
+        let message = wire::read_message(&mut socket).await.ok()??;
+        Some((message, socket))
+    });
+    tokio::pin!(messages);
     loop {
         tokio::select! {
             joined = pumps.join_next() => {
@@ -398,19 +462,27 @@ async fn execute_task(
                     break;
                 }
             }
-            // The consumer never writes after its request: readable means it closed (its
-            // process exited or it dropped every partition).
-            _ = socket.read(&mut probe) => {
-                pumps.abort_all();
-                writer.lock().await.cancel();
-                return Ok(());
+            message = messages.next() => {
+                match message.map(|m| wire::decode_cancel_partition(&m)) {
+                    Some(Ok(slot)) => {
+                        if let Some(pump) = handles.get(slot as usize) {
+                            pump.abort();
+                        }
+                    }
+                    // The consumer closed the connection (its process exited or it dropped
+                    // every partition), or sent garbage: stop everything.
+                    None | Some(Err(_)) => {
+                        pumps.abort_all();
+                        writer.lock().await.cancel();
+                        return;
+                    }
+                }
             }
         }
     }
     if let Ok(writer) = Arc::try_unwrap(writer) {
         writer.into_inner().close();
     }
-    Ok(())
 }
 
 fn open_ring(fds: Vec<OwnedFd>) -> std::io::Result<RingParts> {
@@ -452,3 +524,6 @@ async fn pump(writer: Arc<Mutex<RingWriter>>, slot: u32, mut stream: SendableRec
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,33 +6,13 @@
 mod common;
 
 use common::{
-    assert_same_rows, datafusion_oracle, engine_answer, oracle_answer, resources, shm_engine,
-    tpch_data,
+    assert_same_rows, children, datafusion_oracle, engine_answer, oracle_answer, process_state,
+    resources, shm_engine, tpch_data,
 };
 use dfshm::tpch;
 use std::time::{Duration, Instant};
 
 const WATCHDOG: Duration = Duration::from_secs(120);
-
-/// The state letter of process `pid` in /proc (`Z` for a zombie), or `None` once it is gone.
-fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The state follows the parenthesized command name.
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
-/// Children of this process that are still around (running or not yet reaped).
-fn children() -> Vec<u32> {
-    let mut pids = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        pids.extend(
-            list.split_whitespace()
-                .filter_map(|pid| pid.parse::<u32>().ok()),
-        );
-    }
-    pids
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_is_restarted_and_a_dropped_engine_leaves_nothing() {

@@ -48,14 +48,12 @@ pub(crate) fn shm_context(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
     pool: Arc<WorkerPool>,
-    ring_bytes: usize,
 ) -> Result<SessionContext> {
-    distributed_context(
-        config,
-        runtime,
-        pool::PoolResolver(pool),
-        crate::channel::ShmChannelResolver::new(ring_bytes),
-    )
+    let channels = crate::channel::ShmChannelResolver::new(
+        pool.settings().ring_bytes,
+        pool.settings().stall_timeout,
+    );
+    distributed_context(config, runtime, pool::PoolResolver(pool), channels)
 }
 
 /// A session context whose queries run as stages on `workers` in-process datafusion-distributed

@@ -9,6 +9,7 @@
 //! URL, so a query planned against the dead one fails cleanly instead of reaching a stranger.
 
 use crate::channel::WorkerAddress;
+use crate::worker::Failpoint;
 use datafusion::common::{DataFusionError, Result};
 use datafusion_distributed::WorkerResolver;
 use parking_lot::Mutex;
@@ -17,6 +18,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 use url::Url;
 
 /// The environment variable naming the worker executable.
@@ -35,6 +37,11 @@ pub(crate) struct WorkerSettings {
     pub(crate) memory_limit_bytes: Option<usize>,
     pub(crate) ring_bytes: usize,
     pub(crate) threads: Option<usize>,
+    /// Fail a fetch from a worker that answers nothing for this long (`None`: wait for ever).
+    pub(crate) stall_timeout: Option<Duration>,
+    /// A fault the first generation of workers injects (tests only; restarted workers are
+    /// healthy, so that tests can check recovery).
+    pub(crate) failpoint: Option<Failpoint>,
 }
 
 struct Slot {
@@ -94,6 +101,17 @@ impl WorkerPool {
         if let Some(threads) = settings.threads {
             command.arg("--threads").arg(threads.to_string());
         }
+        if let Some(timeout) = settings.stall_timeout {
+            command
+                .arg("--stall-timeout-ms")
+                .arg(timeout.as_millis().max(1).to_string());
+        }
+        if let (Some(failpoint), 0) = (settings.failpoint, generation) {
+            use clap::ValueEnum;
+            if let Some(value) = failpoint.to_possible_value() {
+                command.arg("--failpoint").arg(value.get_name());
+            }
+        }
         if settings.self_exec {
             command.env(crate::worker::WORKER_MODE_ENV, "1");
         }
@@ -116,6 +134,11 @@ impl WorkerPool {
             address,
             generation,
         })
+    }
+
+    /// What every worker is started with.
+    pub(crate) fn settings(&self) -> &WorkerSettings {
+        &self.settings
     }
 
     /// The URLs of the workers, restarting any that died since the last call.

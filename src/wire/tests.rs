@@ -182,6 +182,31 @@ fn load_info_round_trips() {
     assert!(back.reached_eos && back.rows_pulled_from_leaf == 7);
 }
 
+#[test]
+fn accepted_carries_the_producer_pid() {
+    let Reply::Accepted { pid } = Reply::decode(&Reply::Accepted { pid: 4242 }.encode()).unwrap()
+    else {
+        panic!("not an Accepted reply");
+    };
+    assert_eq!(pid, 4242);
+    let mut forged = Reply::Accepted { pid: 1 }.encode();
+    forged[1..9].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(Reply::decode(&forged).is_err());
+}
+
+#[test]
+fn cancel_messages_round_trip_and_reject_anything_else() {
+    for slot in [0, 7, u32::MAX] {
+        assert_eq!(decode_cancel_partition(&cancel_partition(slot)).unwrap(), slot);
+    }
+    assert!(decode_cancel_partition(&[]).is_err());
+    assert!(decode_cancel_partition(&[C2W_WORK_UNIT_EOS, 0, 0, 0, 0]).is_err());
+    let mut long = cancel_partition(1);
+    long.push(0);
+    assert!(decode_cancel_partition(&long).is_err());
+    assert!(decode_cancel_partition(&cancel_partition(1)[..3]).is_err());
+}
+
 proptest! {
     /// Whatever arrives on a socket, decoding answers an error or a message, never a panic (and
     /// never a huge allocation from a forged count).
@@ -189,6 +214,7 @@ proptest! {
     fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = Request::decode(&bytes);
         let _ = Reply::decode(&bytes);
+        let _ = decode_cancel_partition(&bytes);
     }
 
     /// A valid message with one byte changed decodes or fails cleanly.

@@ -260,3 +260,108 @@ pub fn binary(name: &str) -> PathBuf {
         other => panic!("unknown binary {other}"),
     }
 }
+
+/// The state letter of process `pid` in /proc (`Z` for a zombie), or `None` once it is gone.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the parenthesized command name.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Whether `pid` is gone or a zombie (dead, waiting to be reaped).
+pub fn is_dead(pid: u32) -> bool {
+    matches!(process_state(pid), Some('Z') | None)
+}
+
+/// Children of process `pid` that are still around (running or not yet reaped).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return pids;
+    };
+    for task in tasks.flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        pids.extend(
+            list.split_whitespace()
+                .filter_map(|pid| pid.parse::<u32>().ok()),
+        );
+    }
+    pids
+}
+
+/// Children of this process that are still around.
+pub fn children() -> Vec<u32> {
+    children_of(std::process::id())
+}
+
+/// What one process holds and has used, from /proc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// User and system CPU time, in clock ticks.
+    pub cpu_ticks: u64,
+    pub fds: usize,
+    /// Mappings of dfshm shared-memory segments (rings).
+    pub ring_mappings: usize,
+    pub rss_kib: u64,
+}
+
+/// The usage of process `pid`, or `None` once it is gone.
+pub fn usage(pid: u32) -> Option<Usage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // Fields after the command name start at field 3 (state); utime and stime are 14 and 15.
+    let ticks = |field: usize| fields.get(field - 3)?.parse::<u64>().ok();
+    let cpu_ticks = ticks(14)? + ticks(15)?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let ring_mappings = maps
+        .lines()
+        .filter(|line| line.contains("memfd:dfshm"))
+        .count();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Some(Usage {
+        cpu_ticks,
+        fds,
+        ring_mappings,
+        rss_kib,
+    })
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) has no memory preconditions; the tests signal only processes they started.
+    unsafe { libc::kill(pid as i32, signal) };
+}
+
+/// Waits until `done` holds, polling every 5 ms; panics with `what` after `deadline`.
+pub async fn eventually(what: &str, deadline: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + deadline;
+    while !done() {
+        assert!(std::time::Instant::now() < until, "{what} (waited {deadline:?})");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits until the processes `pids` use no CPU for 300 ms in a row (nothing keeps running after a
+/// query stopped); panics after `deadline`.
+pub async fn become_idle(pids: &[u32], deadline: std::time::Duration) {
+    let total = || -> u64 { pids.iter().filter_map(|pid| usage(*pid)).map(|u| u.cpu_ticks).sum() };
+    let until = std::time::Instant::now() + deadline;
+    loop {
+        let before = total();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // One tick (10 ms) of slack for housekeeping.
+        if total() <= before + 1 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "workers {pids:?} still burn CPU {deadline:?} after their query stopped"
+        );
+    }
+}

@@ -5,12 +5,14 @@
 //! an error is reported and the session goes on. Rows go to stdout; errors, timings and row counts
 //! go to stderr so that `--format csv` output stays machine-readable.
 
+mod interrupt;
 mod print;
 mod repl;
 
 use clap::Parser;
 use dfshm::datafusion::error::DataFusionError;
 use dfshm::{Engine, SqlStatement, StatementOutcome};
+use interrupt::Interrupt;
 use print::{Format, MaxRows, print_stream};
 use std::io::Write;
 use std::path::PathBuf;
@@ -63,7 +65,10 @@ const AFTER_HELP: &str = "Examples:
   dfshm -c \"select 1 as x, 'a' as y\"
   dfshm --format csv -c \"create external table t stored as parquet location 'data/t/'\" -c \"select count(*) from t\"
   dfshm -f queries.sql --workers 2
-  dfshm            (interactive; \\? for help, \\q to quit)";
+  dfshm            (interactive; \\? for help, \\q to quit)
+
+Ctrl-C cancels the running query (on every worker) and, at the prompt, keeps the session; a second
+Ctrl-C exits. Exit status: 0 on success, 1 when a statement failed, 130 when interrupted.";
 
 /// The `--transport` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -98,19 +103,20 @@ pub enum Source {
     Prompt,
 }
 
-/// Settings that shape how results are shown.
-#[derive(Debug, Clone, Copy)]
+/// Settings that shape how results are shown, and what Ctrl-C stops.
+#[derive(Debug, Clone)]
 pub struct Output {
     format: Format,
     quiet: bool,
     max_rows: MaxRows,
+    interrupt: Interrupt,
 }
 
 /// A failed statement: where it was and what went wrong.
 #[derive(Debug)]
 pub struct StatementError {
     place: String,
-    error: DataFusionError,
+    pub error: DataFusionError,
 }
 
 impl std::fmt::Display for StatementError {
@@ -182,6 +188,7 @@ async fn run(args: Args) -> ExitCode {
         format: args.format,
         quiet: args.quiet,
         max_rows: args.maxrows,
+        interrupt: Interrupt::listen(),
     };
     if args.commands.is_empty() && args.files.is_empty() {
         return repl::run(&engine, output).await;
@@ -202,9 +209,13 @@ async fn run(args: Args) -> ExitCode {
         }
     }
     for (source, sql) in &scripts {
-        match run_script(&engine, source, sql, output).await {
+        match run_script(&engine, source, sql, &output).await {
             Ok(()) => {}
             Err(ScriptStop::OutputClosed) => return ExitCode::SUCCESS,
+            Err(ScriptStop::Failed(error)) if dfshm::is_cancelled(&error.error) => {
+                eprintln!("Query cancelled.");
+                return ExitCode::from(interrupt::EXIT_INTERRUPTED);
+            }
             Err(ScriptStop::Failed(error)) => {
                 eprintln!("{error}");
                 return ExitCode::FAILURE;
@@ -219,7 +230,7 @@ pub async fn run_script(
     engine: &Engine,
     source: &Source,
     sql: &str,
-    output: Output,
+    output: &Output,
 ) -> Result<(), ScriptStop> {
     let statements = engine.statements(sql).map_err(|error| {
         ScriptStop::Failed(StatementError {
@@ -294,10 +305,28 @@ fn is_broken_pipe(error: &DataFusionError) -> bool {
     io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
+/// Runs one statement until it ends or Ctrl-C cancels it.
 async fn run_statement(
     engine: &Engine,
     statement: &SqlStatement,
-    output: Output,
+    output: &Output,
+) -> Result<(), Stop> {
+    let token = output.interrupt.start_query();
+    let result = tokio::select! {
+        result = execute_statement(engine, statement, output, &token) => result,
+        // Dropping the statement's future drops its query: planning stops, and a running query
+        // is torn down on every worker.
+        () = token.cancelled() => Err(Stop::Error(dfshm::Cancelled.into())),
+    };
+    output.interrupt.end_query();
+    result
+}
+
+async fn execute_statement(
+    engine: &Engine,
+    statement: &SqlStatement,
+    output: &Output,
+    token: &dfshm::CancelToken,
 ) -> Result<(), Stop> {
     let started = Instant::now();
     let frame = match engine.run_statement(statement).await? {
@@ -312,7 +341,7 @@ async fn run_statement(
         }
         StatementOutcome::Rows(frame) => frame,
     };
-    let stream = frame.execute_stream().await?;
+    let stream = engine.execute_stream(frame, token).await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let printed = print_stream(stream, output.format, output.max_rows, &mut out).await?;

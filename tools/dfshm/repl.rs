@@ -103,6 +103,7 @@ impl Drop for Lines {
 
 /// Runs the prompt until `\q` or end of input.
 pub async fn run(engine: &Engine, output: Output) -> ExitCode {
+    let output = &output;
     let mut lines = Lines::open();
     if lines.is_terminal() && !output.quiet {
         eprintln!(
@@ -113,15 +114,25 @@ pub async fn run(engine: &Engine, output: Output) -> ExitCode {
     }
     let mut buffer = String::new();
     let mut failed = false;
+    let mut interrupted = false;
     loop {
         let line = match lines.next(!buffer.is_empty()) {
             Line::Text(line) => line,
+            // Ctrl-C drops the statement being typed; on an empty line twice in a row, it exits.
+            Line::Interrupted if buffer.is_empty() && interrupted => {
+                return ExitCode::from(crate::interrupt::EXIT_INTERRUPTED);
+            }
             Line::Interrupted => {
+                if buffer.is_empty() {
+                    eprintln!("(Ctrl-C again, \\q or Ctrl-D exits)");
+                }
                 buffer.clear();
+                interrupted = true;
                 continue;
             }
             Line::End => break,
         };
+        interrupted = false;
         let trimmed = line.trim();
         if buffer.is_empty() {
             if trimmed.is_empty() {
@@ -161,9 +172,14 @@ pub async fn run(engine: &Engine, output: Output) -> ExitCode {
 }
 
 /// Runs a script from the prompt; returns false when it failed.
-async fn execute(engine: &Engine, script: &str, output: Output) -> bool {
+async fn execute(engine: &Engine, script: &str, output: &Output) -> bool {
     match run_script(engine, &Source::Prompt, script, output).await {
         Ok(()) | Err(ScriptStop::OutputClosed) => true,
+        // Cancelled with Ctrl-C: the session goes on, and a cancellation is not a failure.
+        Err(ScriptStop::Failed(error)) if dfshm::is_cancelled(&error.error) => {
+            eprintln!("Query cancelled.");
+            true
+        }
         Err(ScriptStop::Failed(error)) => {
             eprintln!("{error}");
             false
@@ -177,7 +193,7 @@ enum Meta {
     Quit,
 }
 
-async fn meta_command(engine: &Engine, command: &str, output: Output) -> Meta {
+async fn meta_command(engine: &Engine, command: &str, output: &Output) -> Meta {
     let mut words = command.split_whitespace();
     let sql = match (words.next(), words.next()) {
         (Some("q"), None) => return Meta::Quit,

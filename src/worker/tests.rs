@@ -1,0 +1,185 @@
+//! The two ends of an execute-task call in one process: `serve_partitions` writing into a ring
+//! and `Partitions::demultiplex` reading it, joined by a socket pair as a worker connection.
+
+use super::*;
+use crate::channel::{Partitions, WorkerAddress};
+use crate::transport::{DecodeMode, RingReader};
+use datafusion::arrow::array::Int64Array;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, UnboundedMemoryPool};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion_distributed::BytesCounterMetric;
+use futures::stream::BoxStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Records when the stream that owns it is dropped.
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]))
+}
+
+/// `batches` one-row batches (endless for `None`), each after a yield, counting how many were
+/// produced and flagging when the stream is dropped.
+fn numbers(
+    batches: Option<i64>,
+    produced: Arc<AtomicUsize>,
+    dropped: Arc<AtomicBool>,
+) -> SendableRecordBatchStream {
+    let flag = DropFlag(dropped);
+    let stream = futures::stream::iter(0..batches.unwrap_or(i64::MAX)).then(move |n| {
+        let _ = &flag;
+        let produced = produced.clone();
+        async move {
+            tokio::task::yield_now().await;
+            produced.fetch_add(1, Ordering::SeqCst);
+            Ok(RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from(vec![n]))])?)
+        }
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema(), stream))
+}
+
+/// A partition that never produces anything (a worker computing for ever, or stopped).
+fn silent(dropped: Arc<AtomicBool>) -> SendableRecordBatchStream {
+    let flag = DropFlag(dropped);
+    let stream = futures::stream::pending::<Result<RecordBatch>>().map(move |item| {
+        let _ = &flag;
+        item
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema(), stream))
+}
+
+/// Starts `streams` on the producing end and returns the consumer's partition streams.
+fn call(
+    streams: Vec<SendableRecordBatchStream>,
+    address: WorkerAddress,
+    stall_timeout: Option<Duration>,
+) -> Vec<BoxStream<'static, Result<RecordBatch>>> {
+    let ring = RingParts::create_owned("dfshm-test-ring", 64 << 10).unwrap();
+    let (consumer_end, producer_end) = UnixStream::pair().unwrap();
+    let writer = RingWriter::new(ring.producer(None), None);
+    let count = streams.len();
+    tokio::spawn(serve_partitions(producer_end, writer, streams));
+    let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+    let partitions = Partitions {
+        reader: RingReader::new(ring.consumer(None), DecodeMode::CopyOut),
+        socket: consumer_end,
+        address,
+        start: 0,
+        count,
+    };
+    partitions.demultiplex(
+        MemoryConsumer::new("test").register(&pool),
+        BytesCounterMetric::default(),
+        stall_timeout,
+    )
+}
+
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn nowhere() -> WorkerAddress {
+    WorkerAddress::new(7, 0, std::process::id(), "no-such-worker")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_one_partition_stops_only_its_producer() {
+    let (endless_made, endless_dropped) = (Arc::default(), Arc::new(AtomicBool::new(false)));
+    let (silent_dropped, finite_made) = (Arc::new(AtomicBool::new(false)), Arc::default());
+    let finite_dropped = Arc::new(AtomicBool::new(false));
+    let mut streams = call(
+        vec![
+            numbers(None, endless_made, endless_dropped.clone()),
+            silent(silent_dropped.clone()),
+            numbers(Some(500), finite_made, finite_dropped.clone()),
+        ],
+        nowhere(),
+        None,
+    )
+    .into_iter();
+    let (mut endless, quiet, mut finite) = (
+        streams.next().unwrap(),
+        streams.next().unwrap(),
+        streams.next().unwrap(),
+    );
+    assert!(endless.next().await.unwrap().is_ok());
+    drop(endless);
+    until("the endless producer was not stopped", || {
+        endless_dropped.load(Ordering::SeqCst)
+    })
+    .await;
+    // A producer that is computing (never writing) stops too: the cancel message reaches it
+    // without waiting for its next write.
+    drop(quiet);
+    until("the silent producer was not stopped", || {
+        silent_dropped.load(Ordering::SeqCst)
+    })
+    .await;
+    // The sibling was left alone and delivers every row.
+    let mut rows = 0;
+    while let Some(batch) = finite.next().await {
+        rows += batch.unwrap().num_rows();
+    }
+    assert_eq!(rows, 500);
+    assert!(finite_dropped.load(Ordering::SeqCst));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_partition_stops_every_producer() {
+    let flags: Vec<Arc<AtomicBool>> = (0..3).map(|_| Arc::default()).collect();
+    let streams = call(
+        flags
+            .iter()
+            .map(|flag| numbers(None, Arc::default(), flag.clone()))
+            .collect(),
+        nowhere(),
+        None,
+    );
+    drop(streams);
+    until("a producer outlived its consumer", || {
+        flags.iter().all(|flag| flag.load(Ordering::SeqCst))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_worker_that_answers_no_ping_fails_after_the_stall_timeout() {
+    // A "worker" that accepts connections but never answers (as a stopped process would).
+    let address = WorkerAddress::new(3, 0, std::process::id(), "stopped-test");
+    let listener = std::os::unix::net::UnixListener::bind_addr(&address.socket_address().unwrap())
+        .unwrap();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let mut streams = call(
+        vec![silent(dropped.clone())],
+        address,
+        Some(Duration::from_millis(200)),
+    );
+    let error = streams[0].next().await.unwrap().unwrap_err().to_string();
+    assert!(error.contains("worker 3 did not answer"), "{error}");
+    until("the producer was not stopped", || dropped.load(Ordering::SeqCst)).await;
+    drop(listener);
+
+    // A worker that is gone altogether says so.
+    let mut streams = call(
+        vec![silent(Arc::default())],
+        nowhere(),
+        Some(Duration::from_millis(200)),
+    );
+    let error = streams[0].next().await.unwrap().unwrap_err().to_string();
+    assert!(error.contains("worker 7 is not running"), "{error}");
+}
