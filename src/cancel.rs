@@ -79,7 +79,10 @@ pub fn is_cancelled(error: &DataFusionError) -> bool {
 ///
 /// Must be called within a tokio runtime when the query should stop while nobody polls (the
 /// watcher is a task); outside one, the query stops at the next poll.
-pub fn cancellable(stream: SendableRecordBatchStream, token: CancelToken) -> SendableRecordBatchStream {
+pub fn cancellable(
+    stream: SendableRecordBatchStream,
+    token: CancelToken,
+) -> SendableRecordBatchStream {
     let schema = stream.schema();
     let query = Arc::new(Mutex::new(Some(stream)));
     let finished = CancellationToken::new();
@@ -184,7 +187,10 @@ mod tests {
                 let schema = schema.clone();
                 async move {
                     tokio::task::yield_now().await;
-                    Ok(RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![n]))])?)
+                    Ok(RecordBatch::try_new(
+                        schema,
+                        vec![Arc::new(Int64Array::from(vec![n]))],
+                    )?)
                 }
             }
         });

@@ -39,8 +39,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::UnixStream;
-use tokio::time::Instant;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use url::Url;
 
 /// The URL scheme of dfshm workers.
@@ -254,24 +254,27 @@ impl WorkerChannel for ShmChannel {
         });
         let guard = AbortOnDrop(forward);
         let stall = self.stall_timeout;
-        let replies = futures::stream::unfold(Some((reader, address, guard)), move |state| async move {
-            let (mut reader, address, guard) = state?;
-            let reply = watched(&address, stall, next_reply(&mut reader, &address)).await;
-            let message = match reply {
-                Ok(Reply::LoadInfo(info)) => Ok(WorkerToCoordinatorMsg::LoadInfo(info)),
-                Ok(Reply::LoadInfoEos) => Ok(WorkerToCoordinatorMsg::LoadInfoEos),
-                Ok(Reply::TaskMetrics(metrics)) => Ok(WorkerToCoordinatorMsg::TaskMetrics(metrics)),
-                Ok(Reply::End) => return None,
-                Ok(Reply::Failed(error)) => Err(address.worker_error(error)),
-                Ok(other) => Err(DataFusionError::Internal(format!(
-                    "worker {} answered a plan with {other:?}",
-                    address.slot
-                ))),
-                Err(error) => Err(error),
-            };
-            let next = message.is_ok().then_some((reader, address, guard));
-            Some((message, next))
-        });
+        let replies =
+            futures::stream::unfold(Some((reader, address, guard)), move |state| async move {
+                let (mut reader, address, guard) = state?;
+                let reply = watched(&address, stall, next_reply(&mut reader, &address)).await;
+                let message = match reply {
+                    Ok(Reply::LoadInfo(info)) => Ok(WorkerToCoordinatorMsg::LoadInfo(info)),
+                    Ok(Reply::LoadInfoEos) => Ok(WorkerToCoordinatorMsg::LoadInfoEos),
+                    Ok(Reply::TaskMetrics(metrics)) => {
+                        Ok(WorkerToCoordinatorMsg::TaskMetrics(metrics))
+                    }
+                    Ok(Reply::End) => return None,
+                    Ok(Reply::Failed(error)) => Err(address.worker_error(error)),
+                    Ok(other) => Err(DataFusionError::Internal(format!(
+                        "worker {} answered a plan with {other:?}",
+                        address.slot
+                    ))),
+                    Err(error) => Err(error),
+                };
+                let next = message.is_ok().then_some((reader, address, guard));
+                Some((message, next))
+            });
         Ok(replies.boxed())
     }
 
@@ -314,7 +317,11 @@ impl WorkerChannel for ShmChannel {
         ring.send(&socket, &message)
             .map_err(|e| address.io_error("send a ring to", e))?;
         let mut socket = into_async(socket, &address)?;
-        let accepted = watched(&address, self.stall_timeout, next_reply(&mut socket, &address));
+        let accepted = watched(
+            &address,
+            self.stall_timeout,
+            next_reply(&mut socket, &address),
+        );
         let pid = match accepted.await? {
             Reply::Accepted { pid } => pid,
             Reply::Failed(error) => return Err(address.worker_error(error)),

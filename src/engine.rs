@@ -168,8 +168,8 @@ impl EngineBuilder {
         self
     }
 
-    /// Makes the first generation of worker processes inject `failpoint` (tests of fault
-    /// handling; restarted workers are healthy).
+    /// Makes the first generation of worker 0 inject `failpoint` (tests of fault handling; the
+    /// other workers and restarted ones are healthy).
     #[doc(hidden)]
     pub fn worker_failpoint(mut self, failpoint: crate::worker::Failpoint) -> Self {
         self.failpoint = Some(failpoint);

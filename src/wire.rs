@@ -121,7 +121,9 @@ pub(crate) enum Reply {
     /// The execute-task call succeeded: the partitions follow in the ring, written by process
     /// `pid` (which the consumer watches: the socket's peer credentials name the process that
     /// created the listening socket, the coordinator, not the worker).
-    Accepted { pid: u32 },
+    Accepted {
+        pid: u32,
+    },
     /// The call failed.
     Failed(DataFusionError),
     LoadInfo(LoadInfo),

@@ -39,8 +39,8 @@ pub(crate) struct WorkerSettings {
     pub(crate) threads: Option<usize>,
     /// Fail a fetch from a worker that answers nothing for this long (`None`: wait for ever).
     pub(crate) stall_timeout: Option<Duration>,
-    /// A fault the first generation of workers injects (tests only; restarted workers are
-    /// healthy, so that tests can check recovery).
+    /// A fault the first generation of worker 0 injects (tests only; the other workers and
+    /// restarted ones are healthy, so that tests can check recovery).
     pub(crate) failpoint: Option<Failpoint>,
 }
 
@@ -106,7 +106,7 @@ impl WorkerPool {
                 .arg("--stall-timeout-ms")
                 .arg(timeout.as_millis().max(1).to_string());
         }
-        if let (Some(failpoint), 0) = (settings.failpoint, generation) {
+        if let (Some(failpoint), 0, 0) = (settings.failpoint, slot, generation) {
             use clap::ValueEnum;
             if let Some(value) = failpoint.to_possible_value() {
                 command.arg("--failpoint").arg(value.get_name());

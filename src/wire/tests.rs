@@ -197,7 +197,10 @@ fn accepted_carries_the_producer_pid() {
 #[test]
 fn cancel_messages_round_trip_and_reject_anything_else() {
     for slot in [0, 7, u32::MAX] {
-        assert_eq!(decode_cancel_partition(&cancel_partition(slot)).unwrap(), slot);
+        assert_eq!(
+            decode_cancel_partition(&cancel_partition(slot)).unwrap(),
+            slot
+        );
     }
     assert!(decode_cancel_partition(&[]).is_err());
     assert!(decode_cancel_partition(&[C2W_WORK_UNIT_EOS, 0, 0, 0, 0]).is_err());

@@ -43,7 +43,10 @@ fn numbers(
         async move {
             tokio::task::yield_now().await;
             produced.fetch_add(1, Ordering::SeqCst);
-            Ok(RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from(vec![n]))])?)
+            Ok(RecordBatch::try_new(
+                schema(),
+                vec![Arc::new(Int64Array::from(vec![n]))],
+            )?)
         }
     });
     Box::pin(RecordBatchStreamAdapter::new(schema(), stream))
@@ -161,8 +164,8 @@ async fn dropping_every_partition_stops_every_producer() {
 async fn a_silent_worker_that_answers_no_ping_fails_after_the_stall_timeout() {
     // A "worker" that accepts connections but never answers (as a stopped process would).
     let address = WorkerAddress::new(3, 0, std::process::id(), "stopped-test");
-    let listener = std::os::unix::net::UnixListener::bind_addr(&address.socket_address().unwrap())
-        .unwrap();
+    let listener =
+        std::os::unix::net::UnixListener::bind_addr(&address.socket_address().unwrap()).unwrap();
     let dropped = Arc::new(AtomicBool::new(false));
     let mut streams = call(
         vec![silent(dropped.clone())],
@@ -171,7 +174,10 @@ async fn a_silent_worker_that_answers_no_ping_fails_after_the_stall_timeout() {
     );
     let error = streams[0].next().await.unwrap().unwrap_err().to_string();
     assert!(error.contains("worker 3 did not answer"), "{error}");
-    until("the producer was not stopped", || dropped.load(Ordering::SeqCst)).await;
+    until("the producer was not stopped", || {
+        dropped.load(Ordering::SeqCst)
+    })
+    .await;
     drop(listener);
 
     // A worker that is gone altogether says so.

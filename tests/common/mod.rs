@@ -342,7 +342,10 @@ pub fn signal(pid: u32, signal: i32) {
 pub async fn eventually(what: &str, deadline: std::time::Duration, mut done: impl FnMut() -> bool) {
     let until = std::time::Instant::now() + deadline;
     while !done() {
-        assert!(std::time::Instant::now() < until, "{what} (waited {deadline:?})");
+        assert!(
+            std::time::Instant::now() < until,
+            "{what} (waited {deadline:?})"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
@@ -350,7 +353,12 @@ pub async fn eventually(what: &str, deadline: std::time::Duration, mut done: imp
 /// Waits until the processes `pids` use no CPU for 300 ms in a row (nothing keeps running after a
 /// query stopped); panics after `deadline`.
 pub async fn become_idle(pids: &[u32], deadline: std::time::Duration) {
-    let total = || -> u64 { pids.iter().filter_map(|pid| usage(*pid)).map(|u| u.cpu_ticks).sum() };
+    let total = || -> u64 {
+        pids.iter()
+            .filter_map(|pid| usage(*pid))
+            .map(|u| u.cpu_ticks)
+            .sum()
+    };
     let until = std::time::Instant::now() + deadline;
     loop {
         let before = total();

@@ -4,6 +4,7 @@
 //! DataFusion and dfshm worker counts), prints per-query medians, totals and ratios to in-process,
 //! and can write them as JSON. Timings are taken in one run so that ratios compare like with like.
 
+mod faults;
 mod ring;
 mod setup;
 
@@ -41,6 +42,8 @@ enum Command {
     Ring(ring::RingArgs),
     /// Measure the setup cost of a trivial query on warm worker processes (TPC-H sf 0.01).
     Setup(setup::SetupArgs),
+    /// Measure how fast queries stop: LIMIT 10 latency, cancel latency, worker kill to error.
+    Faults(faults::FaultsArgs),
     /// The peer process of `ring` (started by it; not for direct use).
     #[command(hide = true)]
     RingPeer {
@@ -127,23 +130,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Gen { sf, out } => generate(sf, &out).map(|_| ()),
-        Command::Tpch(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| format!("cannot start the async runtime: {error}"))
-            .and_then(|runtime| runtime.block_on(run_tpch(args))),
+        Command::Tpch(args) => block_on(run_tpch(args)),
         Command::Ring(args) => ring::run(args),
-        Command::Setup(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| format!("cannot start the async runtime: {error}"))
-            .and_then(|runtime| {
-                runtime.block_on(async {
-                    let dir = cache_dir(0.01);
-                    generate(0.01, &dir)?;
-                    setup::run(args, dir).await
-                })
-            }),
+        Command::Setup(args) => block_on(async {
+            let dir = cache_dir(0.01);
+            generate(0.01, &dir)?;
+            setup::run(args, dir).await
+        }),
+        Command::Faults(args) => block_on(async {
+            let dir = cache_dir(args.sf);
+            generate(args.sf, &dir)?;
+            faults::run(args, &dir).await
+        }),
         Command::RingPeer { socket } => {
             dfshm::testing::ring_bench::run_peer(&socket).map_err(|error| error.to_string())
         }
@@ -155,6 +153,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `work` on a fresh multi-thread runtime.
+fn block_on(work: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the async runtime: {error}"))?
+        .block_on(work)
 }
 
 /// Where generated TPC-H data of scale factor `sf` is kept.
