@@ -137,7 +137,7 @@ fn ctrl_c_cancels_the_running_query_and_the_session_goes_on() {
 
 #[test]
 fn a_second_ctrl_c_exits() {
-    let (child, mut stdin, workers) = busy_shell();
+    let (child, stdin, workers) = busy_shell();
     // The first cancels the query; any later one exits (signals sent back to back may be seen
     // as one, so keep sending until the shell is gone).
     let mut child = child;
