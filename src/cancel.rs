@@ -18,6 +18,7 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use futures::Stream;
 use parking_lot::Mutex;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -103,6 +104,7 @@ pub fn cancellable(
     Box::pin(CancellableStream {
         schema,
         query,
+        fired: Box::pin(token.0.clone().cancelled_owned()),
         token,
         _finished: finished.drop_guard(),
         reported: false,
@@ -114,6 +116,9 @@ struct CancellableStream {
     /// The query; `None` once it ended or was cancelled.
     query: Arc<Mutex<Option<SendableRecordBatchStream>>>,
     token: CancelToken,
+    /// Wakes a consumer waiting in `poll_next` when the token fires: dropping the query does
+    /// not wake the waker that the query's own stream registered.
+    fired: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
     /// Ends the watcher when this stream goes away.
     _finished: tokio_util::sync::DropGuard,
     /// Whether the cancellation error was handed out already.
@@ -125,7 +130,7 @@ impl Stream for CancellableStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.token.is_cancelled() {
+        if this.token.is_cancelled() || this.fired.as_mut().poll(cx).is_ready() {
             let stream = this.query.lock().take();
             drop(stream);
             if this.reported {
@@ -213,6 +218,22 @@ mod tests {
         let error = stream.next().await.unwrap().unwrap_err();
         assert!(is_cancelled(&error), "{error}");
         assert!(stream.next().await.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_consumer_waiting_for_a_batch_wakes_when_the_token_fires() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let silent = RecordBatchStreamAdapter::new(schema, futures::stream::pending());
+        let token = CancelToken::new();
+        let mut stream = cancellable(Box::pin(silent), token.clone());
+        let waiting = tokio::spawn(async move { stream.next().await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        std::thread::spawn(move || token.cancel()).join().unwrap();
+        let woken = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the waiting consumer was woken")
+            .unwrap();
+        assert!(is_cancelled(&woken.unwrap().unwrap_err()));
     }
 
     #[tokio::test]

@@ -78,6 +78,7 @@ pub struct EngineBuilder {
     batch_size: Option<usize>,
     transport: Transport,
     worker_program: Option<PathBuf>,
+    worker_search_file: Option<PathBuf>,
     self_exec: bool,
     ring_bytes: Option<usize>,
     worker_threads: Option<usize>,
@@ -133,6 +134,14 @@ impl EngineBuilder {
     pub fn worker_program(mut self, path: impl Into<PathBuf>) -> Self {
         self.worker_program = Some(path.into());
         self.self_exec = false;
+        self
+    }
+
+    /// Looks for `dfshm-worker` in the folder of `file` (and one folder up) instead of beside the
+    /// running executable, unless `DFSHM_WORKER` is set: a library such as the ADBC driver passes
+    /// its own path, so that the worker installed beside the library is found.
+    pub fn worker_search_near(mut self, file: impl Into<PathBuf>) -> Self {
+        self.worker_search_file = Some(file.into());
         self
     }
 
@@ -228,9 +237,8 @@ impl EngineBuilder {
                     None if self_exec => std::env::current_exe().map_err(|error| {
                         EngineBuildError::Workers(format!("cannot find this executable: {error}"))
                     })?,
-                    None => {
-                        coordinator::find_worker_program().map_err(EngineBuildError::Workers)?
-                    }
+                    None => coordinator::find_worker_program(self.worker_search_file.as_deref())
+                        .map_err(EngineBuildError::Workers)?,
                 };
                 let settings = coordinator::WorkerSettings {
                     program,

@@ -191,9 +191,10 @@ impl WorkerResolver for PoolResolver {
     }
 }
 
-/// Finds the worker executable: `DFSHM_WORKER` if set, else next to the running executable (or
-/// one folder up, where cargo puts binaries beside the `deps` folder of test executables).
-pub(crate) fn find_worker_program() -> std::result::Result<PathBuf, String> {
+/// Finds the worker executable: `DFSHM_WORKER` if set, else next to `near` (default: the running
+/// executable) or one folder up, where cargo puts binaries beside the `deps` folder of test
+/// executables and libraries.
+pub(crate) fn find_worker_program(near: Option<&Path>) -> std::result::Result<PathBuf, String> {
     if let Some(path) = std::env::var_os(WORKER_ENV) {
         let path = PathBuf::from(path);
         return if path.is_file() {
@@ -205,8 +206,11 @@ pub(crate) fn find_worker_program() -> std::result::Result<PathBuf, String> {
             ))
         };
     }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let folder = exe.parent().unwrap_or(Path::new("."));
+    let anchor = match near {
+        Some(path) => path.to_path_buf(),
+        None => std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?,
+    };
+    let folder = anchor.parent().unwrap_or(Path::new("."));
     let candidates = [
         Some(folder.join(WORKER_PROGRAM)),
         folder.parent().map(|up| up.join(WORKER_PROGRAM)),
@@ -217,10 +221,10 @@ pub(crate) fn find_worker_program() -> std::result::Result<PathBuf, String> {
         .find(|path| path.is_file())
         .ok_or_else(|| {
             format!(
-                "cannot find the {WORKER_PROGRAM} executable next to {}; build it (`cargo build \
-                 --release --bin {WORKER_PROGRAM}`), or set DFSHM_WORKER or \
+                "cannot find the {WORKER_PROGRAM} executable next to {} or one folder up; build \
+                 it (`cargo build --release --bin {WORKER_PROGRAM}`), or set DFSHM_WORKER or \
                  EngineBuilder::worker_program to its path",
-                exe.display()
+                anchor.display()
             )
         })
 }

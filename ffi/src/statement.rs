@@ -1,0 +1,670 @@
+//! ADBC statements: SQL run on the engine, results as a stream read batch by batch (never
+//! materialized), cancel from any thread, bulk ingest of host Arrow data as a table, and
+//! positional parameters bound from host Arrow data.
+
+use crate::errors::{self, from_datafusion, invalid_argument, invalid_state, not_implemented};
+use crate::runtime::{self, SharedEngine};
+use adbc_core::error::{Result, Status};
+use adbc_core::options::{IngestMode, OptionStatement, OptionValue};
+use adbc_core::{CancelHandle, Optionable, PartitionedResult};
+use datafusion::arrow::array::{Array, RecordBatch, RecordBatchReader, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::{DataFusionError, ParamValues, ScalarValue, TableReference};
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::MemTable;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::physical_plan::EmptyRecordBatchStream;
+use dfshm::{CancelToken, Engine, StatementOutcome, datafusion};
+use futures::StreamExt;
+use parking_lot::Mutex;
+use std::sync::{Arc, Weak};
+
+/// The token of a statement's current execution, which a cancel fires. A fresh token is
+/// installed by each execution, so a cancel never reaches a later one.
+#[derive(Debug, Default)]
+pub(crate) struct CancelSlot(Mutex<Option<CancelToken>>);
+
+impl CancelSlot {
+    fn start(&self) -> CancelToken {
+        let token = CancelToken::new();
+        *self.0.lock() = Some(token.clone());
+        token
+    }
+
+    fn cancel(&self) {
+        if let Some(token) = self.0.lock().as_ref() {
+            token.cancel();
+        }
+    }
+}
+
+/// The cancel slots of a connection's statements, so that a connection cancel reaches them all.
+pub(crate) type CancelRegistry = Arc<Mutex<Vec<Weak<CancelSlot>>>>;
+
+/// Fires the slots it holds: one for a statement, every live one for a connection.
+pub(crate) enum Canceller {
+    Statement(Arc<CancelSlot>),
+    Connection(CancelRegistry),
+}
+
+impl CancelHandle for Canceller {
+    fn try_cancel(&self) -> Result<()> {
+        match self {
+            Canceller::Statement(slot) => slot.cancel(),
+            Canceller::Connection(registry) => {
+                for slot in registry.lock().iter().filter_map(Weak::upgrade) {
+                    slot.cancel();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Host data bound to a statement: ingest rows or parameter rows.
+enum Bound {
+    Batch(RecordBatch),
+    Stream(Box<dyn RecordBatchReader + Send>),
+}
+
+/// The `adbc.ingest.*` options of a statement.
+#[derive(Debug, Clone, Default)]
+struct Ingest {
+    table: Option<String>,
+    catalog: Option<String>,
+    db_schema: Option<String>,
+    mode: Option<IngestMode>,
+}
+
+/// An ADBC statement on a dfshm engine.
+pub struct DfshmStatement {
+    engine: SharedEngine,
+    sql: Option<String>,
+    ingest: Ingest,
+    bound: Option<Bound>,
+    cancel: Arc<CancelSlot>,
+}
+
+impl DfshmStatement {
+    pub(crate) fn new(engine: SharedEngine, registry: &CancelRegistry) -> DfshmStatement {
+        let cancel = Arc::new(CancelSlot::default());
+        let mut slots = registry.lock();
+        slots.retain(|slot| slot.strong_count() > 0);
+        slots.push(Arc::downgrade(&cancel));
+        DfshmStatement {
+            engine,
+            sql: None,
+            ingest: Ingest::default(),
+            bound: None,
+            cancel,
+        }
+    }
+
+    fn sql(&self) -> Result<&str> {
+        self.sql.as_deref().ok_or_else(|| {
+            invalid_state("no SQL to run: call AdbcStatementSetSqlQuery before executing")
+        })
+    }
+
+    /// The bound rows, collected (a bound stream is read to its end).
+    fn take_bound_rows(&mut self) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+        match self.bound.take() {
+            None => Ok(None),
+            Some(Bound::Batch(batch)) => Ok(Some((batch.schema(), vec![batch]))),
+            Some(Bound::Stream(reader)) => {
+                let schema = reader.schema();
+                let batches =
+                    reader
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                        .map_err(|error| {
+                            errors::error(
+                                Status::InvalidData,
+                                format!("cannot read the bound stream: {error}"),
+                                Some("22000"),
+                            )
+                        })?;
+                Ok(Some((schema, batches)))
+            }
+        }
+    }
+
+    /// Bound parameter rows, one `$1, $2, ...` list per row.
+    fn take_parameter_rows(&mut self) -> Result<Option<Vec<Vec<ScalarValue>>>> {
+        let Some((_, batches)) = self.take_bound_rows()? else {
+            return Ok(None);
+        };
+        let mut rows = Vec::new();
+        for batch in &batches {
+            for row in 0..batch.num_rows() {
+                let values = batch
+                    .columns()
+                    .iter()
+                    .map(|column| ScalarValue::try_from_array(column, row))
+                    .collect::<datafusion::error::Result<Vec<_>>>()
+                    .map_err(from_datafusion)?;
+                rows.push(values);
+            }
+        }
+        Ok(Some(rows))
+    }
+
+    /// Runs the statement's SQL with `parameters`, streaming the last statement's rows.
+    fn start(
+        &self,
+        parameters: Option<Vec<ScalarValue>>,
+    ) -> Result<(SendableRecordBatchStream, CancelToken)> {
+        let sql = self.sql()?.to_string();
+        let engine = self.engine.get()?;
+        let token = self.cancel.start();
+        let running = token.clone();
+        let stream = runtime::block_on(async move {
+            let run = run_script(&engine, &sql, parameters, &running);
+            tokio::select! {
+                biased;
+                () = running.cancelled() => Err(dfshm::Cancelled.into()),
+                stream = run => stream,
+            }
+        })
+        .and_then(|result| result)
+        .map_err(from_datafusion)?;
+        Ok((stream, token))
+    }
+
+    fn execute_ingest(&mut self) -> Result<i64> {
+        let table = self.ingest.table.clone().ok_or_else(|| {
+            invalid_state("no target table: set adbc.ingest.target_table before ingesting")
+        })?;
+        let mode = self.ingest.mode.unwrap_or(IngestMode::Create);
+        let Some((schema, batches)) = self.take_bound_rows()? else {
+            return Err(invalid_state(
+                "no data to ingest: bind it with AdbcStatementBind or AdbcStatementBindStream \
+                 first",
+            ));
+        };
+        let engine = self.engine.get()?;
+        let reference = match (&self.ingest.catalog, &self.ingest.db_schema) {
+            (Some(catalog), Some(schema)) => {
+                TableReference::full(catalog.as_str(), schema.as_str(), table.as_str())
+            }
+            (Some(catalog), None) => {
+                let default = engine
+                    .session_context()
+                    .copied_config()
+                    .options()
+                    .catalog
+                    .default_schema
+                    .clone();
+                TableReference::full(catalog.as_str(), default, table.as_str())
+            }
+            (None, Some(schema)) => TableReference::partial(schema.as_str(), table.as_str()),
+            (None, None) => TableReference::bare(table.as_str()),
+        };
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        runtime::block_on(ingest(&engine, reference, mode, schema, batches))
+            .and_then(|result| result)
+            .map_err(from_datafusion)??;
+        Ok(i64::try_from(rows).unwrap_or(i64::MAX))
+    }
+}
+
+/// Runs a `;`-separated script: every statement but the last to completion, the last as a
+/// stream (empty for DDL). Parameters apply to a single statement only.
+async fn run_script(
+    engine: &Engine,
+    sql: &str,
+    parameters: Option<Vec<ScalarValue>>,
+    token: &CancelToken,
+) -> datafusion::error::Result<SendableRecordBatchStream> {
+    let statements = engine.statements(sql)?;
+    let Some((last, before)) = statements.split_last() else {
+        return Err(DataFusionError::Plan(
+            "the SQL text holds no statement; pass a query such as SELECT 1".into(),
+        ));
+    };
+    if parameters.is_some() && !before.is_empty() {
+        return Err(DataFusionError::Plan(
+            "parameters can be bound to one statement only, and this SQL text holds several".into(),
+        ));
+    }
+    for statement in before {
+        if let StatementOutcome::Rows(frame) = engine.run_statement(statement).await? {
+            let mut stream = engine.execute_stream(frame, token).await?;
+            while let Some(batch) = stream.next().await {
+                batch?;
+            }
+        }
+    }
+    match engine.run_statement(last).await? {
+        StatementOutcome::Rows(frame) => {
+            let frame = match parameters {
+                Some(values) => frame.with_param_values(ParamValues::from(values))?,
+                None => frame,
+            };
+            engine.execute_stream(frame, token).await
+        }
+        StatementOutcome::Done => Ok(Box::pin(EmptyRecordBatchStream::new(Arc::new(
+            Schema::empty(),
+        )))),
+    }
+}
+
+/// Registers or extends `reference` with `batches`, as `mode` says.
+async fn ingest(
+    engine: &Engine,
+    reference: TableReference,
+    mode: IngestMode,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> datafusion::error::Result<Result<()>> {
+    let ctx = engine.session_context();
+    let exists = ctx.table_exist(reference.clone())?;
+    let append = match mode {
+        IngestMode::Create if exists => {
+            return Ok(Err(errors::error(
+                Status::AlreadyExists,
+                format!(
+                    "table {reference} already exists; ingest with mode append, replace or \
+                     create_append"
+                ),
+                Some("42P07"),
+            )));
+        }
+        IngestMode::Append if !exists => {
+            return Ok(Err(errors::error(
+                Status::NotFound,
+                format!("table {reference} does not exist; ingest with mode create first"),
+                Some("42P01"),
+            )));
+        }
+        IngestMode::Append | IngestMode::CreateAppend => exists,
+        IngestMode::Replace => {
+            ctx.deregister_table(reference.clone())?;
+            false
+        }
+        IngestMode::Create => false,
+    };
+    if append {
+        if !batches.is_empty() {
+            ctx.read_batches(batches)?
+                .write_table(
+                    &reference.to_string(),
+                    DataFrameWriteOptions::new().with_insert_operation(InsertOp::Append),
+                )
+                .await?;
+        }
+        return Ok(Ok(()));
+    }
+    // Spread the batches over the session's partitions, so that scans of the table run in
+    // parallel.
+    let partitions = engine.target_partitions().clamp(1, batches.len().max(1));
+    let mut spread = vec![Vec::new(); partitions];
+    for (i, batch) in batches.into_iter().enumerate() {
+        spread[i % partitions].push(batch);
+    }
+    let table = MemTable::try_new(schema, spread)?;
+    ctx.register_table(reference, Arc::new(table))?;
+    Ok(Ok(()))
+}
+
+/// The rows a DML statement reports in its `count` column, if the result is one.
+fn affected_rows(batches: &[RecordBatch]) -> Option<i64> {
+    let mut total: u64 = 0;
+    for batch in batches {
+        let schema = batch.schema();
+        if schema.fields().len() != 1 || schema.field(0).name() != "count" {
+            return None;
+        }
+        let counts = batch.column(0).as_any().downcast_ref::<UInt64Array>()?;
+        total += counts.iter().flatten().sum::<u64>();
+    }
+    i64::try_from(total).ok()
+}
+
+impl Optionable for DfshmStatement {
+    type Option = OptionStatement;
+
+    fn set_option(&mut self, key: Self::Option, value: OptionValue) -> Result<()> {
+        let text = || match &value {
+            OptionValue::String(text) => Ok(text.clone()),
+            _ => Err(invalid_argument(format!(
+                "option {} takes a string value",
+                key.as_ref()
+            ))),
+        };
+        match &key {
+            OptionStatement::TargetTable => self.ingest.table = Some(text()?),
+            OptionStatement::TargetCatalog => self.ingest.catalog = Some(text()?),
+            OptionStatement::TargetDbSchema => self.ingest.db_schema = Some(text()?),
+            OptionStatement::IngestMode => {
+                let mode = IngestMode::try_from(&value).map_err(|_| {
+                    invalid_argument(format!(
+                        "unknown ingest mode {value:?}; use adbc.ingest.mode.create, append, \
+                         replace or create_append"
+                    ))
+                })?;
+                self.ingest.mode = Some(mode);
+            }
+            OptionStatement::Temporary => match text()?.as_str() {
+                "false" => {}
+                "true" => {
+                    return Err(not_implemented(
+                        "temporary tables",
+                        "ingested tables live as long as the database anyway",
+                    ));
+                }
+                other => {
+                    return Err(invalid_argument(format!(
+                        "adbc.ingest.temporary must be true or false, not {other}"
+                    )));
+                }
+            },
+            _ => {
+                return Err(not_implemented(
+                    &format!("the statement option {}", key.as_ref()),
+                    "dfshm statements take the adbc.ingest.* options only",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn get_option_string(&self, key: Self::Option) -> Result<String> {
+        let value = match &key {
+            OptionStatement::TargetTable => self.ingest.table.clone(),
+            OptionStatement::TargetCatalog => self.ingest.catalog.clone(),
+            OptionStatement::TargetDbSchema => self.ingest.db_schema.clone(),
+            OptionStatement::IngestMode => self.ingest.mode.map(|mode| {
+                let value: OptionValue = mode.into();
+                match value {
+                    OptionValue::String(text) => text,
+                    other => format!("{other:?}"),
+                }
+            }),
+            OptionStatement::Temporary => Some("false".into()),
+            _ => None,
+        };
+        value.ok_or_else(|| option_not_set(key.as_ref()))
+    }
+
+    fn get_option_bytes(&self, key: Self::Option) -> Result<Vec<u8>> {
+        Err(option_not_set(key.as_ref()))
+    }
+
+    fn get_option_int(&self, key: Self::Option) -> Result<i64> {
+        Err(option_not_set(key.as_ref()))
+    }
+
+    fn get_option_double(&self, key: Self::Option) -> Result<f64> {
+        Err(option_not_set(key.as_ref()))
+    }
+}
+
+/// `NOT_FOUND` for an option that is not set or has no value of the asked type.
+pub(crate) fn option_not_set(key: &str) -> adbc_core::error::Error {
+    errors::error(
+        Status::NotFound,
+        format!("option {key} is not set or has no value of this type"),
+        None,
+    )
+}
+
+impl adbc_core::Statement for DfshmStatement {
+    fn bind(&mut self, batch: RecordBatch) -> Result<()> {
+        self.bound = Some(Bound::Batch(batch));
+        Ok(())
+    }
+
+    fn bind_stream(&mut self, reader: Box<dyn RecordBatchReader + Send>) -> Result<()> {
+        self.bound = Some(Bound::Stream(reader));
+        Ok(())
+    }
+
+    fn execute(&mut self) -> Result<Box<dyn RecordBatchReader + Send>> {
+        if self.ingest.table.is_some() {
+            return Err(invalid_state(
+                "this statement is set up for bulk ingest (adbc.ingest.target_table): execute \
+                 it with AdbcStatementExecuteQuery and a NULL output stream",
+            ));
+        }
+        let parameters = match self.take_parameter_rows()? {
+            None => None,
+            Some(mut rows) if rows.len() == 1 => rows.pop(),
+            Some(rows) => {
+                return Err(not_implemented(
+                    &format!("{} rows of parameters for a query", rows.len()),
+                    "bind one row, or run one execution per row with ExecuteQuery and a NULL \
+                     output stream",
+                ));
+            }
+        };
+        let (stream, _) = self.start(parameters)?;
+        Ok(Box::new(QueryReader {
+            schema: stream.schema(),
+            stream: Some(stream),
+            engine: self.engine.clone(),
+        }))
+    }
+
+    fn execute_update(&mut self) -> Result<Option<i64>> {
+        if self.ingest.table.is_some() {
+            return self.execute_ingest().map(Some);
+        }
+        let runs: Vec<Option<Vec<ScalarValue>>> = match self.take_parameter_rows()? {
+            None => vec![None],
+            Some(rows) => rows.into_iter().map(Some).collect(),
+        };
+        let mut total = Some(0i64);
+        for parameters in runs {
+            let (mut stream, _) = self.start(parameters)?;
+            let batches = runtime::block_on(async move {
+                let mut batches = Vec::new();
+                while let Some(batch) = stream.next().await {
+                    batches.push(batch?);
+                }
+                Ok::<_, DataFusionError>(batches)
+            })
+            .and_then(|result| result)
+            .map_err(from_datafusion)?;
+            total = match (total, affected_rows(&batches)) {
+                (Some(sum), Some(rows)) => Some(sum.saturating_add(rows)),
+                _ => None,
+            };
+        }
+        Ok(total)
+    }
+
+    fn execute_schema(&mut self) -> Result<Schema> {
+        let sql = self.sql()?.to_string();
+        let engine = self.engine.get()?;
+        runtime::block_on(async move {
+            let statements = engine.statements(&sql)?;
+            let last = statements
+                .last()
+                .ok_or_else(|| DataFusionError::Plan("the SQL text holds no statement".into()))?;
+            let state = engine.session_context().state();
+            let plan = state.create_logical_plan(last.text()).await?;
+            Ok(plan.schema().as_arrow().clone())
+        })
+        .and_then(|result| result)
+        .map_err(from_datafusion)
+    }
+
+    fn execute_partitions(&mut self) -> Result<PartitionedResult> {
+        Err(not_implemented(
+            "partitioned results",
+            "use AdbcStatementExecuteQuery, whose stream dfshm already computes in parallel",
+        ))
+    }
+
+    fn get_parameter_schema(&self) -> Result<Schema> {
+        let sql = self.sql()?.to_string();
+        let engine = self.engine.get()?;
+        runtime::block_on(async move {
+            let plan = engine
+                .session_context()
+                .state()
+                .create_logical_plan(&sql)
+                .await?;
+            let mut parameters: Vec<(usize, String, Option<DataType>)> = plan
+                .get_parameter_types()?
+                .into_iter()
+                .map(|(name, data_type)| {
+                    let position = name.trim_start_matches('$').parse().unwrap_or(usize::MAX);
+                    (position, name, data_type)
+                })
+                .collect();
+            parameters.sort();
+            Ok(Schema::new(
+                parameters
+                    .into_iter()
+                    .map(|(_, name, data_type)| {
+                        Field::new(name, data_type.unwrap_or(DataType::Null), true)
+                    })
+                    .collect::<Vec<_>>(),
+            ))
+        })
+        .and_then(|result| result)
+        .map_err(from_datafusion)
+    }
+
+    fn prepare(&mut self) -> Result<()> {
+        let sql = self.sql()?;
+        self.engine
+            .get()?
+            .statements(sql)
+            .map(drop)
+            .map_err(from_datafusion)
+    }
+
+    fn set_sql_query(&mut self, query: impl AsRef<str>) -> Result<()> {
+        // A statement is reused (one per cursor in Python): a new query ends any ingest set-up.
+        self.sql = Some(query.as_ref().to_string());
+        self.ingest = Ingest::default();
+        self.bound = None;
+        Ok(())
+    }
+
+    fn set_substrait_plan(&mut self, _plan: impl AsRef<[u8]>) -> Result<()> {
+        Err(not_implemented(
+            "Substrait plans",
+            "pass SQL with AdbcStatementSetSqlQuery",
+        ))
+    }
+
+    fn get_cancel_handle(&self) -> Box<dyn CancelHandle> {
+        Box::new(Canceller::Statement(self.cancel.clone()))
+    }
+}
+
+/// The stream `ExecuteQuery` returns: each `next` pulls one batch from the running query. It owns
+/// a handle on the engine, so it may be read after its statement, connection and database were
+/// released. Dropping it stops the query on every worker.
+struct QueryReader {
+    schema: SchemaRef,
+    stream: Option<SendableRecordBatchStream>,
+    engine: SharedEngine,
+}
+
+impl Iterator for QueryReader {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let stream = self.stream.as_mut()?;
+        // The C stream interface has no unwinding guard: a panic here would abort the host.
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime::block_on(stream.next())
+        }));
+        let item = match polled {
+            Ok(Ok(item)) => item,
+            Ok(Err(error)) => Some(Err(error)),
+            Err(_) => Some(Err(DataFusionError::Internal(
+                "dfshm panicked while reading a result; the query was stopped".into(),
+            ))),
+        };
+        match item {
+            Some(Ok(batch)) => Some(Ok(batch)),
+            Some(Err(error)) => {
+                self.finish();
+                Some(Err(errors::to_arrow(error)))
+            }
+            None => {
+                self.finish();
+                None
+            }
+        }
+    }
+}
+
+impl QueryReader {
+    /// Drops the query inside the runtime, whose tasks its teardown may touch.
+    fn finish(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            match runtime::runtime() {
+                Ok(runtime) => {
+                    let _entered = runtime.enter();
+                    drop(stream);
+                }
+                Err(_) => drop(stream),
+            }
+        }
+    }
+}
+
+impl Drop for QueryReader {
+    fn drop(&mut self) {
+        if self.stream.is_some() && self.engine.in_owner_process() {
+            self.finish();
+        } else if let Some(stream) = self.stream.take() {
+            // A copy in the child of a fork: its query lives in the parent.
+            std::mem::forget(stream);
+        }
+    }
+}
+
+impl RecordBatchReader for QueryReader {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+
+    #[test]
+    fn dml_counts_are_summed_and_other_results_are_unknown() {
+        let counts = Arc::new(Schema::new(vec![Field::new(
+            "count",
+            DataType::UInt64,
+            false,
+        )]));
+        let batch =
+            RecordBatch::try_new(counts, vec![Arc::new(UInt64Array::from(vec![3, 4]))]).unwrap();
+        assert_eq!(affected_rows(&[batch.clone(), batch]), Some(14));
+        let other = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let rows = RecordBatch::try_new(other, vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+        assert_eq!(affected_rows(&[rows]), None);
+        assert_eq!(affected_rows(&[]), Some(0));
+    }
+
+    #[test]
+    fn a_cancel_reaches_the_current_execution_only() {
+        let registry = CancelRegistry::default();
+        let slot = Arc::new(CancelSlot::default());
+        registry.lock().push(Arc::downgrade(&slot));
+        let first = slot.start();
+        Canceller::Connection(registry.clone())
+            .try_cancel()
+            .unwrap();
+        assert!(first.is_cancelled());
+        let second = slot.start();
+        assert!(!second.is_cancelled(), "a new execution starts uncancelled");
+        Canceller::Statement(slot.clone()).try_cancel().unwrap();
+        assert!(second.is_cancelled());
+        drop(slot);
+        Canceller::Connection(registry).try_cancel().unwrap();
+    }
+}

@@ -1,0 +1,92 @@
+//! Helpers of the driver's host tests: the built library, TPC-H data, a program run under a
+//! watchdog, and the answers of in-process DataFusion to compare with.
+
+#![allow(dead_code)]
+
+use dfshm::Engine;
+use dfshm::datafusion::arrow::array::RecordBatch;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `libdfshm_ffi.so` as cargo built it for this test run.
+pub fn library() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps folder");
+    let candidates = [
+        deps.join("libdfshm_ffi.so"),
+        deps.parent()
+            .expect("profile folder")
+            .join("libdfshm_ffi.so"),
+    ];
+    candidates
+        .iter()
+        .filter(|path| path.is_file())
+        .max_by_key(|path| path.metadata().and_then(|m| m.modified()).ok())
+        .cloned()
+        .unwrap_or_else(|| panic!("libdfshm_ffi.so not found in {}", deps.display()))
+}
+
+/// TPC-H data at scale factor 0.01, generated once per target folder.
+pub fn tpch_data() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tpch-sf0.01");
+    dfshm::tpch::generate(0.01, &dir, &|_| {}).expect("generate TPC-H data");
+    dir
+}
+
+/// The text of TPC-H query `number`, written to a file for the host programs.
+pub fn query_file(dir: &Path, number: usize) -> PathBuf {
+    let path = dir.join(format!("q{number}.sql"));
+    std::fs::write(&path, dfshm::tpch::query(number).expect("a TPC-H query")).unwrap();
+    path
+}
+
+/// Runs `command` to its end, killing it (and failing) after `deadline`.
+pub fn run_with_watchdog(command: &mut Command, deadline: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("wait for the host").is_some() {
+            return child.wait_with_output().expect("host output");
+        }
+        if started.elapsed() > deadline {
+            child.kill().ok();
+            let output = child.wait_with_output().expect("host output");
+            panic!(
+                "{command:?} ran past its {deadline:?} deadline\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `key=value` lines of a host's output.
+pub fn values(output: &Output) -> HashMap<String, String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
+/// Runs `sql` on in-process DataFusion over the TPC-H tables of `dir`.
+pub fn in_process(dir: &Path, sql: &str) -> Vec<RecordBatch> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let engine = Engine::builder().build().unwrap();
+        dfshm::tpch::register_tables(&engine, dir).await.unwrap();
+        engine.sql(sql).await.unwrap().collect().await.unwrap()
+    })
+}
+
+/// The rows of `batches`.
+pub fn row_count(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}

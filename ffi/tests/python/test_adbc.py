@@ -1,0 +1,168 @@
+"""A Python host of the dfshm ADBC driver, run by ffi/tests/python_host.rs.
+
+It loads libdfshm_ffi through the `adbc-driver-manager` package (its DB-API layer), runs TPC-H
+queries on worker processes and compares them with in-process DataFusion (the same driver with
+dfshm.workers = 0), ingests a pyarrow table and queries it, binds parameters, checks catalog
+calls, error messages, a cancel from another thread and a closed stream.
+
+usage: python test_adbc.py LIBRARY TPCH_DIR QUERIES_DIR
+"""
+
+import math
+import sys
+import threading
+import warnings
+
+import adbc_driver_manager
+import adbc_driver_manager.dbapi as dbapi
+import pyarrow as pa
+
+LIBRARY, TPCH, QUERIES = sys.argv[1:4]
+TABLES = ["nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem"]
+QUERY_NUMBERS = [1, 3, 5, 6, 10, 12, 13, 14, 18]
+checks = 0
+
+
+def check(condition, message):
+    global checks
+    checks += 1
+    if not condition:
+        raise AssertionError(message)
+
+
+def connect(workers):
+    with warnings.catch_warnings():
+        # connect() asks for autocommit off; dfshm has no transactions and says so.
+        warnings.simplefilter("ignore")
+        conn = dbapi.connect(driver=LIBRARY, db_kwargs={"dfshm.workers": str(workers)})
+    with conn.cursor() as cur:
+        for table in TABLES:
+            cur.execute(
+                f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{TPCH}/{table}/'"
+            )
+    return conn
+
+
+def run(conn, sql, parameters=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, parameters)
+        return cur.fetch_arrow_table()
+
+
+def same(left, right):
+    """Equal rows, floats within a relative 1e-9 (sums may be added up in another order)."""
+    if left.schema.names != right.schema.names or left.num_rows != right.num_rows:
+        return False
+    for a, b in zip(left.to_pylist(), right.to_pylist()):
+        for key in a:
+            x, y = a[key], b[key]
+            if isinstance(x, float) and isinstance(y, float):
+                if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9):
+                    return False
+            elif x != y:
+                return False
+    return True
+
+
+def expect_error(kind, needle, action):
+    try:
+        action()
+    except kind as error:
+        check(needle in str(error), f"{kind.__name__} without {needle!r}: {error}")
+        return error
+    raise AssertionError(f"expected {kind.__name__} mentioning {needle!r}")
+
+
+def main():
+    workers, in_process = connect(2), connect(0)
+
+    # TPC-H on worker processes equals in-process DataFusion.
+    for number in QUERY_NUMBERS:
+        with open(f"{QUERIES}/q{number}.sql") as f:
+            sql = f.read()
+        got, want = run(workers, sql), run(in_process, sql)
+        check(want.num_rows > 0, f"q{number} returns rows")
+        check(same(got, want), f"q{number}: workers {got} differ from in-process {want}")
+
+    # Bulk ingest of host Arrow data, then queries over it on the workers.
+    people = pa.table({"id": [1, 2, 3], "name": ["ada", "bob", "cy"]})
+    with workers.cursor() as cur:
+        check(cur.adbc_ingest("people", people, mode="create") == 3, "ingest reports 3 rows")
+        more = pa.table({"id": [4, 5], "name": ["dee", "eve"]})
+        check(cur.adbc_ingest("people", more, mode="append") == 2, "append reports 2 rows")
+        expect_error(
+            dbapi.ProgrammingError,
+            "already exists",
+            lambda: cur.adbc_ingest("people", people, mode="create"),
+        )
+    total = run(workers, "SELECT sum(id) AS s, count(*) AS n FROM people").to_pylist()
+    check(total == [{"s": 15, "n": 5}], f"ingested rows are queried: {total}")
+    joined = run(
+        workers,
+        "SELECT p.name, n.n_name FROM people p JOIN nation n ON p.id = n.n_nationkey "
+        "ORDER BY p.id",
+    )
+    check(joined.num_rows == 5, f"ingested rows join TPC-H: {joined}")
+    with workers.cursor() as cur:
+        batches = pa.RecordBatchReader.from_batches(people.schema, people.to_batches())
+        check(cur.adbc_ingest("people", batches, mode="replace") == 3, "replace from a stream")
+    check(run(workers, "SELECT count(*) AS n FROM people").to_pylist() == [{"n": 3}], "replaced")
+
+    # Parameters.
+    answer = run(workers, "SELECT $1 + 1 AS x, $2 AS y", (41, "hi")).to_pylist()
+    check(answer == [{"x": 42, "y": "hi"}], f"bound parameters: {answer}")
+    with workers.cursor() as cur:
+        cur.execute("CREATE TABLE log (n BIGINT)")
+        cur.executemany("INSERT INTO log VALUES ($1)", [(1,), (2,), (3,)])
+    check(run(workers, "SELECT sum(n) AS s FROM log").to_pylist() == [{"s": 6}], "executemany")
+
+    # Catalog calls.
+    schema = workers.adbc_get_table_schema("lineitem")
+    check(len(schema) == 16 and schema.names[0] == "l_orderkey", f"table schema: {schema}")
+    objects = workers.adbc_get_objects(depth="all", table_name_filter="line%").read_all()
+    tables = [
+        table["table_name"]
+        for catalog in objects.to_pylist()
+        for db_schema in catalog["catalog_db_schemas"]
+        for table in db_schema["db_schema_tables"]
+    ]
+    check(tables == ["lineitem"], f"GetObjects with a filter: {tables}")
+    info = workers.adbc_get_info()
+    check(info["vendor_name"] == "dfshm", f"GetInfo: {info}")
+    check(info["driver_adbc_version"] == 1_001_000, f"GetInfo: {info}")
+
+    # Errors carry ADBC statuses, SQLSTATEs and DataFusion's message.
+    with workers.cursor() as cur:
+        error = expect_error(dbapi.ProgrammingError, "SELEC", lambda: cur.execute("SELEC 1"))
+        check(error.sqlstate == "42601", f"syntax error SQLSTATE: {error.sqlstate}")
+        error = expect_error(
+            dbapi.ProgrammingError, "nope", lambda: cur.execute("SELECT * FROM nope")
+        )
+        check(error.status_code == adbc_driver_manager.AdbcStatusCode.NOT_FOUND, "not found")
+
+    # A cancel from another thread stops a long query that this thread is reading.
+    with workers.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM lineitem a JOIN lineitem b ON a.l_linenumber = b.l_linenumber"
+        )
+        timer = threading.Timer(0.3, cur.adbc_cancel)
+        timer.start()
+        expect_error(Exception, "cancel", cur.fetch_arrow_table)
+        timer.join()
+        cur.execute("SELECT 7 AS seven")
+        check(cur.fetchall() == [(7,)], "the cursor works after a cancel")
+
+    # A closed stream cannot be read again: an error, not a crash.
+    with workers.cursor() as cur:
+        cur.execute("SELECT * FROM nation")
+        reader = cur.fetch_record_batch()
+        reader.close()
+        expect_error(Exception, "", reader.read_next_batch)
+
+    workers.close()
+    in_process.close()
+    print(f"ok {checks} checks")
+
+
+if __name__ == "__main__":
+    main()
