@@ -1,26 +1,53 @@
 //! A C program, compiled here with the system compiler, loads the driver through its ADBC entry
 //! point and drives it: TPC-H over 2 worker processes, catalog calls, a cancel from a second
-//! thread, misuse, and a stream read after every handle was released (see `c/host.c`).
+//! thread, misuse, and a stream read after every handle was released (see `c/host.c`). It runs
+//! twice: loaded with `dlopen` from the shared library, and linked with the static one.
 
 mod common;
 
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 #[test]
 fn a_c_host_runs_tpch_cancels_and_survives_misuse() {
-    let data = common::tpch_data();
     let scratch = tempfile::tempdir().unwrap();
+    let host = compile(scratch.path(), &[]);
+    check_host(Command::new(&host).arg(common::library()), scratch.path());
+}
+
+#[test]
+fn a_c_host_linked_with_the_static_library_works_the_same() {
+    let scratch = tempfile::tempdir().unwrap();
+    let archive = common::library().with_extension("a");
+    let host = compile(
+        scratch.path(),
+        &[OsStr::new("-DDFSHM_STATIC"), archive.as_os_str()],
+    );
+    let worker = common::library()
+        .parent()
+        .and_then(Path::parent)
+        .expect("profile folder")
+        .join("dfshm-worker");
+    check_host(
+        Command::new(&host).env("DFSHM_WORKER", worker).arg("-"),
+        scratch.path(),
+    );
+}
+
+/// Compiles `c/host.c` into `dir` with the extra compiler arguments.
+fn compile(dir: &Path, extra: &[&OsStr]) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let host = scratch.path().join("host");
+    let host = dir.join("host");
     let compiled = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-I"])
         .arg(root.join("include"))
         .arg(root.join("tests/c/host.c"))
+        .args(extra)
         .arg("-o")
         .arg(&host)
-        .args(["-ldl", "-lpthread"])
+        .args(["-ldl", "-lpthread", "-lm", "-lrt"])
         .output()
         .expect("run the C compiler (cc)");
     assert!(
@@ -28,21 +55,22 @@ fn a_c_host_runs_tpch_cancels_and_survives_misuse() {
         "host.c does not compile:\n{}",
         String::from_utf8_lossy(&compiled.stderr)
     );
+    host
+}
 
-    let q1 = common::query_file(scratch.path(), 1);
+/// Runs the host (`command` with its first argument given) and compares what it saw with
+/// in-process DataFusion.
+fn check_host(command: &mut Command, scratch: &Path) {
+    let data = common::tpch_data();
+    let q1 = common::query_file(scratch, 1);
     let output = common::run_with_watchdog(
-        Command::new(&host)
-            .arg(common::library())
-            .arg(&data)
-            .arg("2")
-            .arg(&q1),
+        command.arg(&data).arg("2").arg(&q1),
         Duration::from_secs(240),
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     let values = common::values(&output);
     println!("{values:?}\n{stderr}");
     assert!(output.status.success(), "the C host failed:\n{stderr}");
-
     let q1_expected = common::in_process(&data, dfshm::tpch::query(1).unwrap());
     let lineitem = common::row_count(&common::in_process(
         &data,

@@ -6,6 +6,9 @@
  * stream), and a stream read after every handle was released. It prints `key=value` lines that
  * the Rust test compares with in-process DataFusion, and exits 1 when a check failed.
  *
+ * Compiled with -DDFSHM_STATIC and linked with libdfshm_ffi.a, it calls the entry point directly
+ * (LIBRARY is then ignored, and DFSHM_WORKER names the worker executable).
+ *
  * usage: host LIBRARY TPCH_DIR WORKERS Q1_FILE */
 
 #define _GNU_SOURCE
@@ -165,6 +168,11 @@ int main(int argc, char** argv) {
   const char* workers = argv[3];
   struct AdbcError err = ADBC_ERROR_INIT;
 
+#ifdef DFSHM_STATIC
+  /* Linked with libdfshm_ffi.a: call the entry point directly. */
+  (void)library;
+  __typeof__(&AdbcDfshmFfiInit) init = AdbcDfshmFfiInit;
+#else
   /* Load the driver as a driver manager does. The header's prototype must have ADBC's type. */
   void* handle = dlopen(library, RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
@@ -175,9 +183,10 @@ int main(int argc, char** argv) {
   *(void**)&init = dlsym(handle, "AdbcDfshmFfiInit");
   EXPECT(init != NULL, "AdbcDfshmFfiInit is exported");
   EXPECT(dlsym(handle, "AdbcDriverInit") != NULL, "AdbcDriverInit is exported");
+  if (!init) return 1;
+#endif
   AdbcDriverInitFunc as_adbc = init;
   (void)as_adbc;
-  if (!init) return 1;
 
   memset(&drv, 0, sizeof drv);
   refused(init(ADBC_VERSION_1_0_0, &drv, &err), ADBC_STATUS_NOT_IMPLEMENTED, &err, "1.1.0",

@@ -3,12 +3,13 @@
 It loads libdfshm_ffi through the `adbc-driver-manager` package (its DB-API layer), runs TPC-H
 queries on worker processes and compares them with in-process DataFusion (the same driver with
 dfshm.workers = 0), ingests a pyarrow table and queries it, binds parameters, checks catalog
-calls, error messages, a cancel from another thread and a closed stream.
+calls, error messages, a cancel from another thread, a closed stream and a fork.
 
 usage: python test_adbc.py LIBRARY TPCH_DIR QUERIES_DIR
 """
 
 import math
+import os
 import sys
 import threading
 import warnings
@@ -158,6 +159,28 @@ def main():
         reader = cur.fetch_record_batch()
         reader.close()
         expect_error(Exception, "", reader.read_next_batch)
+
+    # After a fork the child cannot use the parent's database (its workers belong to the
+    # parent) but can open its own; dropping the inherited handles leaves the parent unharmed.
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            try:
+                run(workers, "SELECT 1")
+                code = 4
+            except dbapi.Error as error:
+                if "fork" in str(error):
+                    own = connect(1)
+                    rows = run(own, "SELECT count(*) AS n FROM nation").to_pylist()
+                    own.close()
+                    workers.close()
+                    code = 0 if rows == [{"n": 25}] else 5
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    check(os.WEXITSTATUS(status) == 0, f"the forked child failed with {os.WEXITSTATUS(status)}")
+    check(run(workers, "SELECT count(*) AS n FROM region").to_pylist() == [{"n": 5}], "parent")
 
     workers.close()
     in_process.close()
