@@ -385,10 +385,10 @@ impl DfshmConnection {
                             TableType::View => "VIEW",
                             TableType::Temporary => "LOCAL TEMPORARY",
                         };
-                        if let Some(types) = &table_types {
-                            if !types.iter().any(|wanted| wanted == table_type) {
-                                continue;
-                            }
+                        if let Some(types) = &table_types
+                            && !types.iter().any(|wanted| wanted == table_type)
+                        {
+                            continue;
                         }
                         let columns = if level >= 4 {
                             columns(&table.schema(), column_filter.as_deref())

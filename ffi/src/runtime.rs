@@ -23,10 +23,10 @@ static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
 pub(crate) fn runtime() -> Result<Arc<Runtime>> {
     let pid = std::process::id();
     let mut slot = RUNTIME.lock();
-    if let Some((built_in, runtime)) = slot.as_ref() {
-        if *built_in == pid {
-            return Ok(runtime.clone());
-        }
+    if let Some((built_in, runtime)) = slot.as_ref()
+        && *built_in == pid
+    {
+        return Ok(runtime.clone());
     }
     if let Some((_, inherited)) = slot.take() {
         // A copy from the parent of a fork: its worker threads exist only in the parent, so
