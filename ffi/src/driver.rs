@@ -7,13 +7,14 @@
 use crate::errors::{self, from_datafusion, invalid_argument, invalid_state, not_implemented};
 use crate::metadata::{self, CatalogObjects, ColumnObject, InfoValue, SchemaObjects, TableObjects};
 use crate::runtime::{self, SharedEngine};
-use crate::statement::{CancelRegistry, Canceller, DfshmStatement, option_not_set};
+use crate::statement::{
+    CancelRegistry, Canceller, DfshmStatement, option_not_set, table_reference,
+};
 use adbc_core::error::{Error, Result, Status};
 use adbc_core::options::{InfoCode, ObjectDepth, OptionConnection, OptionDatabase, OptionValue};
 use adbc_core::{CancelHandle, Optionable};
 use datafusion::arrow::array::RecordBatchReader;
 use datafusion::arrow::datatypes::Schema;
-use datafusion::common::TableReference;
 use datafusion::datasource::TableType;
 use dfshm::{Engine, EngineBuildError, datafusion};
 use std::collections::HashSet;
@@ -484,21 +485,7 @@ impl adbc_core::Connection for DfshmConnection {
         table_name: &str,
     ) -> Result<Schema> {
         let engine = self.engine.get()?;
-        let reference = match (catalog, db_schema) {
-            (Some(catalog), Some(schema)) => TableReference::full(catalog, schema, table_name),
-            (None, Some(schema)) => TableReference::partial(schema, table_name),
-            (Some(catalog), None) => {
-                let schema = engine
-                    .session_context()
-                    .copied_config()
-                    .options()
-                    .catalog
-                    .default_schema
-                    .clone();
-                TableReference::full(catalog, schema, table_name)
-            }
-            (None, None) => TableReference::bare(table_name),
-        };
+        let reference = table_reference(&engine, catalog, db_schema, table_name);
         let shown = reference.to_string();
         let found = runtime::block_on(async move {
             engine

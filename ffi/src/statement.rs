@@ -184,28 +184,37 @@ impl DfshmStatement {
             ));
         };
         let engine = self.engine.get()?;
-        let reference = match (&self.ingest.catalog, &self.ingest.db_schema) {
-            (Some(catalog), Some(schema)) => {
-                TableReference::full(catalog.as_str(), schema.as_str(), table.as_str())
-            }
-            (Some(catalog), None) => {
-                let default = engine
-                    .session_context()
-                    .copied_config()
-                    .options()
-                    .catalog
-                    .default_schema
-                    .clone();
-                TableReference::full(catalog.as_str(), default, table.as_str())
-            }
-            (None, Some(schema)) => TableReference::partial(schema.as_str(), table.as_str()),
-            (None, None) => TableReference::bare(table.as_str()),
-        };
+        let reference = table_reference(
+            &engine,
+            self.ingest.catalog.as_deref(),
+            self.ingest.db_schema.as_deref(),
+            &table,
+        );
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         runtime::block_on(ingest(&engine, reference, mode, schema, batches))
             .and_then(|result| result)
             .map_err(from_datafusion)??;
         Ok(i64::try_from(rows).unwrap_or(i64::MAX))
+    }
+}
+
+/// The table `table` of `db_schema` in `catalog`, either of which may be left out (the
+/// session's default schema is used when only the catalog is given).
+pub(crate) fn table_reference(
+    engine: &Engine,
+    catalog: Option<&str>,
+    db_schema: Option<&str>,
+    table: &str,
+) -> TableReference {
+    match (catalog, db_schema) {
+        (Some(catalog), Some(schema)) => TableReference::full(catalog, schema, table),
+        (Some(catalog), None) => {
+            let options = engine.session_context().copied_config();
+            let schema = options.options().catalog.default_schema.clone();
+            TableReference::full(catalog, schema, table)
+        }
+        (None, Some(schema)) => TableReference::partial(schema, table),
+        (None, None) => TableReference::bare(table),
     }
 }
 
