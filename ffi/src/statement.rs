@@ -151,15 +151,11 @@ impl DfshmStatement {
     }
 
     /// Runs the statement's SQL with `parameters`, streaming the last statement's rows.
-    fn start(
-        &self,
-        parameters: Option<Vec<ScalarValue>>,
-    ) -> Result<(SendableRecordBatchStream, CancelToken)> {
+    fn start(&self, parameters: Option<Vec<ScalarValue>>) -> Result<SendableRecordBatchStream> {
         let sql = self.sql()?.to_string();
         let engine = self.engine.get()?;
-        let token = self.cancel.start();
-        let running = token.clone();
-        let stream = runtime::block_on(async move {
+        let running = self.cancel.start();
+        runtime::block_on(async move {
             let run = run_script(&engine, &sql, parameters, &running);
             tokio::select! {
                 biased;
@@ -168,8 +164,7 @@ impl DfshmStatement {
             }
         })
         .and_then(|result| result)
-        .map_err(from_datafusion)?;
-        Ok((stream, token))
+        .map_err(from_datafusion)
     }
 
     fn execute_ingest(&mut self) -> Result<i64> {
@@ -317,16 +312,20 @@ async fn ingest(
     Ok(Ok(()))
 }
 
-/// The rows a DML statement reports in its `count` column, if the result is one.
-fn affected_rows(batches: &[RecordBatch]) -> Option<i64> {
+/// The rows a DML statement reports in its `count` column; `None` (unknown) for any other
+/// result, DDL included.
+fn affected_rows(schema: &Schema, batches: &[RecordBatch]) -> Option<i64> {
+    let fields = schema.fields();
+    if fields.len() != 1
+        || fields[0].name() != "count"
+        || fields[0].data_type() != &DataType::UInt64
+    {
+        return None;
+    }
     let mut total: u64 = 0;
     for batch in batches {
-        let schema = batch.schema();
-        if schema.fields().len() != 1 || schema.field(0).name() != "count" {
-            return None;
-        }
         let counts = batch.column(0).as_any().downcast_ref::<UInt64Array>()?;
-        total += counts.iter().flatten().sum::<u64>();
+        total = total.saturating_add(counts.iter().flatten().sum::<u64>());
     }
     i64::try_from(total).ok()
 }
@@ -448,7 +447,7 @@ impl adbc_core::Statement for DfshmStatement {
                 ));
             }
         };
-        let (stream, _) = self.start(parameters)?;
+        let stream = self.start(parameters)?;
         Ok(Box::new(QueryReader {
             schema: stream.schema(),
             stream: Some(stream),
@@ -466,7 +465,8 @@ impl adbc_core::Statement for DfshmStatement {
         };
         let mut total = Some(0i64);
         for parameters in runs {
-            let (mut stream, _) = self.start(parameters)?;
+            let mut stream = self.start(parameters)?;
+            let schema = stream.schema();
             let batches = runtime::block_on(async move {
                 let mut batches = Vec::new();
                 while let Some(batch) = stream.next().await {
@@ -476,7 +476,7 @@ impl adbc_core::Statement for DfshmStatement {
             })
             .and_then(|result| result)
             .map_err(from_datafusion)?;
-            total = match (total, affected_rows(&batches)) {
+            total = match (total, affected_rows(&schema, &batches)) {
                 (Some(sum), Some(rows)) => Some(sum.saturating_add(rows)),
                 _ => None,
             };
@@ -650,13 +650,27 @@ mod tests {
             DataType::UInt64,
             false,
         )]));
-        let batch =
-            RecordBatch::try_new(counts, vec![Arc::new(UInt64Array::from(vec![3, 4]))]).unwrap();
-        assert_eq!(affected_rows(&[batch.clone(), batch]), Some(14));
+        let batch = RecordBatch::try_new(
+            counts.clone(),
+            vec![Arc::new(UInt64Array::from(vec![3, 4]))],
+        )
+        .unwrap();
+        assert_eq!(affected_rows(&counts, &[batch.clone(), batch]), Some(14));
+        assert_eq!(
+            affected_rows(&counts, &[]),
+            Some(0),
+            "DML that changed nothing"
+        );
         let other = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
-        let rows = RecordBatch::try_new(other, vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
-        assert_eq!(affected_rows(&[rows]), None);
-        assert_eq!(affected_rows(&[]), Some(0));
+        let rows =
+            RecordBatch::try_new(other.clone(), vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+        assert_eq!(affected_rows(&other, &[rows]), None);
+        assert_eq!(
+            affected_rows(&other, &[]),
+            None,
+            "a query that returned nothing"
+        );
+        assert_eq!(affected_rows(&Schema::empty(), &[]), None, "DDL");
     }
 
     #[test]

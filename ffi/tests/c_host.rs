@@ -83,6 +83,7 @@ fn check_host(command: &mut Command, scratch: &Path) {
     assert_eq!(get("lineitem_rows"), lineitem.to_string());
     assert_eq!(get("kept_rows"), lineitem.to_string(), "read after release");
     assert_eq!(get("lineitem_columns"), "16");
+    assert_eq!(get("inserted"), "3", "INSERT reports its row count");
     assert_eq!(get("objects_catalogs"), "1");
     assert_eq!(get("info_rows"), "9");
     assert_eq!(get("cancelled"), "yes");

@@ -258,7 +258,14 @@ int main(int argc, char** argv) {
              tables[i], tpch, tables[i]);
     must(drv.StatementSetSqlQuery(&stmt, ddl, &err), &err, "SetSqlQuery (DDL)");
     must(drv.StatementExecuteQuery(&stmt, NULL, &affected, &err), &err, ddl);
+    EXPECT(affected == -1, "DDL affects an unknown number of rows, not %lld", (long long)affected);
   }
+  must(drv.StatementSetSqlQuery(&stmt, "CREATE TABLE numbers (n BIGINT)", &err), &err, "DDL");
+  must(drv.StatementExecuteQuery(&stmt, NULL, &affected, &err), &err, "CREATE TABLE");
+  must(drv.StatementSetSqlQuery(&stmt, "INSERT INTO numbers VALUES (1), (2), (3)", &err), &err,
+       "DML");
+  must(drv.StatementExecuteQuery(&stmt, NULL, &affected, &err), &err, "INSERT");
+  printf("inserted=%lld\n", (long long)affected);
 
   int columns = 0;
   char* q1 = read_file(argv[4]);

@@ -114,7 +114,9 @@ def main():
     check(answer == [{"x": 42, "y": "hi"}], f"bound parameters: {answer}")
     with workers.cursor() as cur:
         cur.execute("CREATE TABLE log (n BIGINT)")
+        check(cur.rowcount == -1, f"execute() reports no row count: {cur.rowcount}")
         cur.executemany("INSERT INTO log VALUES ($1)", [(1,), (2,), (3,)])
+        check(cur.rowcount == 3, f"executemany reports the rows inserted: {cur.rowcount}")
     check(run(workers, "SELECT sum(n) AS s FROM log").to_pylist() == [{"s": 6}], "executemany")
 
     # Catalog calls.
