@@ -38,7 +38,7 @@ fn a_c_host_linked_with_the_static_library_works_the_same() {
 
 /// Compiles `c/host.c` into `dir` with the extra compiler arguments.
 fn compile(dir: &Path, extra: &[&OsStr]) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::crate_dir();
     let host = dir.join("host");
     let compiled = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-I"])

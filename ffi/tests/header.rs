@@ -1,11 +1,11 @@
 //! `include/dfshm_adbc.h` is what cbindgen generates from the source: a changed export cannot
 //! ship with a stale header. `DFSHM_BLESS=1` rewrites the header instead of failing.
 
-use std::path::Path;
+mod common;
 
 #[test]
 fn the_header_matches_the_source() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::crate_dir();
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
     let mut generated = Vec::new();
     cbindgen::Builder::new()

@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 #[test]
 fn a_python_host_matches_in_process_datafusion() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::crate_dir();
     let setup = Command::new("bash")
         .arg(root.join("../tools/python-env.sh"))
         .output()

@@ -10,6 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The `ffi` folder of the checkout being tested. Read at run time: test binaries are shared
+/// by checkouts that use one target folder, and the path compiled in may be another one's.
+pub fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// `libdfshm_ffi.so` as cargo built it for this test run.
 pub fn library() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
