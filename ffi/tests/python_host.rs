@@ -28,6 +28,7 @@ fn a_python_host_matches_in_process_datafusion() {
     }
     let output = common::run_with_watchdog(
         Command::new(python)
+            .arg("-u")
             .arg(root.join("tests/python/test_adbc.py"))
             .arg(common::library())
             .arg(&data)

@@ -7,7 +7,7 @@ use dfshm::Engine;
 use dfshm::datafusion::arrow::array::RecordBatch;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// The `ffi` folder of the checkout being tested. Read at run time: test binaries are shared
@@ -50,29 +50,45 @@ pub fn query_file(dir: &Path, number: usize) -> PathBuf {
     path
 }
 
-/// Runs `command` to its end, killing it (and failing) after `deadline`.
+/// Runs `command` to its end, killing its whole process group (and failing) after `deadline`.
+/// Output goes to files, not pipes: a process the host forked may outlive it and would hold a
+/// pipe open.
 pub fn run_with_watchdog(command: &mut Command, deadline: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("scratch folder");
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
     let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .process_group(0)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
     let started = Instant::now();
-    loop {
-        if child.try_wait().expect("wait for the host").is_some() {
-            return child.wait_with_output().expect("host output");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the host") {
+            break Some(status);
         }
         if started.elapsed() > deadline {
-            child.kill().ok();
-            let output = child.wait_with_output().expect("host output");
-            panic!(
-                "{command:?} ran past its {deadline:?} deadline\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
+            break None;
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    // Whatever the host left behind in its group (a forked child, say) goes too.
+    // SAFETY: kill only sends a signal; the group is the host's own, created for it above.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    let output = Output {
+        status: status.unwrap_or_else(|| child.wait().expect("reap the host")),
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        stderr: std::fs::read(&err_path).unwrap_or_default(),
+    };
+    if status.is_none() {
+        panic!(
+            "{command:?} ran past its {deadline:?} deadline\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
+    output
 }
 
 /// The `key=value` lines of a host's output.
