@@ -7,13 +7,14 @@
 //! transport or process code itself, only choose and configure it.
 
 use crate::CancelToken;
+use crate::cache::{self, CacheTrace, CachingQueryPlanner, ResultCache};
 use crate::coordinator;
 use crate::script::{self, SqlStatement};
 use datafusion::common::DataFusionError;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result;
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 use std::path::{Path, PathBuf};
@@ -75,6 +76,8 @@ pub struct EngineBuilder {
     target_partitions: Option<usize>,
     memory_limit_bytes: Option<usize>,
     cache_dir: Option<PathBuf>,
+    cache_max_bytes: Option<u64>,
+    no_cache: bool,
     batch_size: Option<usize>,
     transport: Transport,
     worker_program: Option<PathBuf>,
@@ -110,9 +113,23 @@ impl EngineBuilder {
         self
     }
 
-    /// Folder that holds dfshm's cached results; created (mode 0700) when the engine is built.
+    /// Folder of the result cache; created (mode 0700) when the engine is built. Without one,
+    /// nothing is cached. Several engines and processes may share a folder.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Size cap of the cache folder; least recently used entries are evicted beyond it
+    /// (default [`cache::DEFAULT_CACHE_MAX_BYTES`], 1 GiB).
+    pub fn cache_max_bytes(mut self, bytes: u64) -> Self {
+        self.cache_max_bytes = Some(bytes);
+        self
+    }
+
+    /// Turns the result cache off even when a cache folder is set (the CLI's `--no-cache`).
+    pub fn no_cache(mut self, no_cache: bool) -> Self {
+        self.no_cache = no_cache;
         self
     }
 
@@ -203,30 +220,55 @@ impl EngineBuilder {
         if let Some(rows) = self.batch_size {
             config = config.with_batch_size(rows.max(1));
         }
-        let mut runtime = RuntimeEnvBuilder::new();
+        // Listings are read fresh for every query: a file added to a table's folder is seen at
+        // once, and the cache's keys (which list folders themselves) agree with what is read.
+        let mut runtime = RuntimeEnvBuilder::new().with_object_list_cache_limit(0);
         if let Some(bytes) = self.memory_limit_bytes {
             if bytes == 0 {
                 return Err(EngineBuildError::ZeroMemoryLimit);
             }
             runtime = runtime.with_memory_limit(bytes, 1.0);
         }
-        if let Some(dir) = &self.cache_dir {
-            create_private_dir(dir).map_err(|source| EngineBuildError::CacheDir {
-                path: dir.clone(),
-                source,
-            })?;
-        }
+        let result_cache = match &self.cache_dir {
+            Some(dir) => {
+                let max_bytes = self
+                    .cache_max_bytes
+                    .unwrap_or(cache::DEFAULT_CACHE_MAX_BYTES);
+                let opened = ResultCache::open(dir, max_bytes).map_err(|source| {
+                    EngineBuildError::CacheDir {
+                        path: dir.clone(),
+                        source,
+                    }
+                })?;
+                (!self.no_cache).then(|| Arc::new(opened))
+            }
+            None => None,
+        };
+        let planner: coordinator::Planner = result_cache
+            .as_ref()
+            .map(|cache| Arc::new(CachingQueryPlanner::new(cache.clone())) as Arc<_>);
         let runtime = runtime.build_arc().map_err(EngineBuildError::Runtime)?;
         let mut pool = None;
         let ctx = match (self.workers, self.transport) {
-            (0, _) => SessionContext::new_with_config_rt(config, runtime),
+            (0, _) => {
+                let mut builder = SessionStateBuilder::new()
+                    .with_default_features()
+                    .with_config(config)
+                    .with_runtime_env(runtime);
+                if let Some(planner) = planner {
+                    builder = builder.with_query_planner(planner);
+                }
+                SessionContext::new_with_state(builder.build())
+            }
             (workers, Transport::InProcess) => {
-                coordinator::in_process_context(config, runtime, workers)
+                coordinator::in_process_context(config, runtime, workers, planner)
                     .map_err(EngineBuildError::Runtime)?
             }
             #[cfg(feature = "grpc")]
-            (workers, Transport::Grpc) => coordinator::grpc_context(config, runtime, workers)
-                .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
+            (workers, Transport::Grpc) => {
+                coordinator::grpc_context(config, runtime, workers, planner)
+                    .map_err(|e| EngineBuildError::Workers(e.to_string()))?
+            }
             (workers, Transport::SharedMemory) => {
                 // An explicit DFSHM_WORKER still wins over this executable.
                 let self_exec = self.worker_program.is_none()
@@ -254,7 +296,7 @@ impl EngineBuilder {
                         .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
                 );
                 pool = Some(started.clone());
-                coordinator::shm_context(config, runtime, started)
+                coordinator::shm_context(config, runtime, started, planner)
                     .map_err(EngineBuildError::Runtime)?
             }
         };
@@ -263,25 +305,10 @@ impl EngineBuilder {
             workers: self.workers,
             transport: self.transport,
             cache_dir: self.cache_dir,
+            cache: result_cache,
             pool,
         })
     }
-}
-
-/// Creates `dir` and its parents; a folder dfshm creates is readable by its owner only.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    if !dir.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotADirectory,
-            "exists and is not a folder",
-        ));
-    }
-    Ok(())
 }
 
 /// What running one statement produced.
@@ -300,6 +327,8 @@ pub struct Engine {
     workers: usize,
     transport: Transport,
     cache_dir: Option<PathBuf>,
+    /// The result cache, unless there is no cache folder or it was turned off.
+    cache: Option<Arc<ResultCache>>,
     /// The worker processes (shared-memory transport with workers only).
     pool: Option<Arc<coordinator::WorkerPool>>,
 }
@@ -335,6 +364,11 @@ impl Engine {
     /// The cache folder, when one was configured.
     pub fn cache_dir(&self) -> Option<&Path> {
         self.cache_dir.as_deref()
+    }
+
+    /// The result cache, when a cache folder is set and the cache is on.
+    pub fn result_cache(&self) -> Option<&ResultCache> {
+        self.cache.as_deref()
     }
 
     /// The process ids of the engine's worker processes (empty without worker processes).
@@ -384,9 +418,24 @@ impl Engine {
         frame: DataFrame,
         token: &CancelToken,
     ) -> Result<SendableRecordBatchStream> {
+        Ok(self.execute_stream_traced(frame, token).await?.0)
+    }
+
+    /// Like [`Engine::execute_stream`], also returning what the result cache did: served the
+    /// result, reused sub-plans, recorded, or bypassed (and why).
+    pub async fn execute_stream_traced(
+        &self,
+        frame: DataFrame,
+        token: &CancelToken,
+    ) -> Result<(SendableRecordBatchStream, Arc<CacheTrace>)> {
         let start = async {
-            let stream = frame.execute_stream().await?;
-            Ok(crate::cancel::cancellable(stream, token.clone()))
+            let (mut state, plan) = frame.into_parts();
+            // Judged before the optimizer folds `now()` and its kind into literals.
+            let trace = Arc::new(CacheTrace::new(cache::key::bypass_reason(&plan)));
+            state.config_mut().set_extension(trace.clone());
+            let physical = state.create_physical_plan(&plan).await?;
+            let stream = datafusion::physical_plan::execute_stream(physical, state.task_ctx())?;
+            Ok((crate::cancel::cancellable(stream, token.clone()), trace))
         };
         tokio::select! {
             biased;
@@ -458,6 +507,10 @@ mod tests {
         let file = dir.path().join("file");
         std::fs::write(&file, b"x").unwrap();
         let error = Engine::builder().cache_dir(&file).build().unwrap_err();
+        assert!(
+            error.to_string().contains("choose a writable folder"),
+            "{error}"
+        );
         assert!(
             matches!(error, EngineBuildError::CacheDir { .. }),
             "{error}"

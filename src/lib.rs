@@ -8,6 +8,7 @@
 //! layered lowest first; a module only uses modules below it (see ARCHITECTURE.md).
 
 mod byte_size;
+pub mod cache;
 mod cancel;
 mod channel;
 mod coordinator;

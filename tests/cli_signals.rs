@@ -19,7 +19,7 @@ const LONG: &str = "select count(*) from lineitem a join lineitem b \
 /// scans split so that the query spreads over both workers.
 fn shell() -> (Child, ChildStdin) {
     let mut child = Command::new(binary("dfshm"))
-        .args(["--workers", "2", "--format", "csv", "--quiet"])
+        .args(["--workers", "2", "--format", "csv", "--quiet", "--no-cache"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -4,6 +4,7 @@
 //! DataFusion and dfshm worker counts), prints per-query medians, totals and ratios to in-process,
 //! and can write them as JSON. Timings are taken in one run so that ratios compare like with like.
 
+mod cache;
 mod faults;
 mod ring;
 mod setup;
@@ -44,6 +45,8 @@ enum Command {
     Setup(setup::SetupArgs),
     /// Measure how fast queries stop: LIMIT 10 latency, cancel latency, worker kill to error.
     Faults(faults::FaultsArgs),
+    /// Measure the result cache: cold run against repeat per TPC-H query, and stage reuse.
+    Cache(cache::CacheArgs),
     /// The peer process of `ring` (started by it; not for direct use).
     #[command(hide = true)]
     RingPeer {
@@ -142,6 +145,7 @@ fn main() -> ExitCode {
             generate(args.sf, &dir)?;
             faults::run(args, &dir).await
         }),
+        Command::Cache(args) => block_on(cache::run(args)),
         Command::RingPeer { socket } => {
             dfshm::testing::ring_bench::run_peer(&socket).map_err(|error| error.to_string())
         }

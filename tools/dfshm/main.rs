@@ -59,6 +59,28 @@ struct Args {
     /// Rows the `table` format shows per statement (`inf` for all); other formats show all rows.
     #[arg(long, default_value = "40", value_name = "N")]
     maxrows: MaxRows,
+
+    /// Folder of the result cache, shared by every dfshm process that names it [default: the
+    /// platform cache folder, e.g. ~/.cache/dfshm/results].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Compute every query; read and store nothing in the result cache.
+    #[arg(long)]
+    no_cache: bool,
+
+    /// Size cap of the result cache; least recently used entries are evicted beyond it.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    cache_max_bytes: usize,
+
+    /// Print the result cache's statistics (entries, bytes, hits, misses, ...) and exit, or
+    /// after the statements when there are any.
+    #[arg(long)]
+    cache_stats: bool,
+
+    /// Empty the result cache before running anything.
+    #[arg(long)]
+    clear_cache: bool,
 }
 
 const AFTER_HELP: &str = "Examples:
@@ -66,6 +88,12 @@ const AFTER_HELP: &str = "Examples:
   dfshm --format csv -c \"create external table t stored as parquet location 'data/t/'\" -c \"select count(*) from t\"
   dfshm -f queries.sql --workers 2
   dfshm            (interactive; \\? for help, \\q to quit)
+  dfshm --cache-stats
+  dfshm --clear-cache --cache-max-bytes 4G -f queries.sql
+
+Results are cached: a repeat of a query whose input files did not change is read back from the
+cache folder instead of computed, and a query that shares stages with an earlier one reuses them.
+Queries with volatile functions (random(), now()), writes and EXPLAIN are never cached.
 
 Ctrl-C cancels the running query (on every worker) and, at the prompt, keeps the session; a second
 Ctrl-C exits. Exit status: 0 on success, 1 when a statement failed, 130 when interrupted.";
@@ -177,6 +205,19 @@ async fn run(args: Args) -> ExitCode {
     if let Some(bytes) = args.memory_limit {
         builder = builder.memory_limit_bytes(bytes);
     }
+    match args.cache_dir.clone().or_else(default_cache_dir) {
+        Some(dir) => {
+            builder = builder
+                .cache_dir(dir)
+                .cache_max_bytes(args.cache_max_bytes as u64)
+                .no_cache(args.no_cache);
+        }
+        None if args.no_cache => {}
+        None => eprintln!(
+            "Warning: no platform cache folder (is HOME set?); results are not cached. \
+             Pass --cache-dir DIR to cache them."
+        ),
+    }
     let engine = match builder.build() {
         Ok(engine) => engine,
         Err(error) => {
@@ -184,6 +225,28 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.clear_cache
+        && let Some(cache) = engine.result_cache()
+    {
+        match cache.clear() {
+            Ok(before) if !args.quiet => eprintln!(
+                "Cleared the result cache: {} entries, {} bytes.",
+                before.entries, before.bytes
+            ),
+            Ok(_) => {}
+            Err(error) => {
+                eprintln!(
+                    "Error: cannot clear the cache folder {}: {error}",
+                    cache.dir().display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let only_cache = args.commands.is_empty() && args.files.is_empty();
+    if only_cache && (args.cache_stats || args.clear_cache) {
+        return print_cache_stats(&engine, args.cache_stats);
+    }
     let output = Output {
         format: args.format,
         quiet: args.quiet,
@@ -222,7 +285,41 @@ async fn run(args: Args) -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
+    print_cache_stats(&engine, args.cache_stats)
+}
+
+/// The platform's cache folder for dfshm's results (`$XDG_CACHE_HOME/dfshm/results` or
+/// `~/.cache/dfshm/results` on Linux).
+fn default_cache_dir() -> Option<PathBuf> {
+    dirs::cache_dir().map(|dir| dir.join("dfshm").join("results"))
+}
+
+/// Prints the cache statistics to stdout when `wanted`.
+fn print_cache_stats(engine: &Engine, wanted: bool) -> ExitCode {
+    if !wanted {
+        return ExitCode::SUCCESS;
+    }
+    let Some(cache) = engine.result_cache() else {
+        println!("The result cache is off.");
+        return ExitCode::SUCCESS;
+    };
+    match cache.stats() {
+        Ok(stats) => {
+            println!(
+                "folder: {}\nmax bytes: {}\n{stats}",
+                cache.dir().display(),
+                cache.max_bytes()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!(
+                "Error: cannot read the cache folder {}: {error}",
+                cache.dir().display()
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs every statement of `sql` in order, stopping at the first failure.
@@ -341,7 +438,7 @@ async fn execute_statement(
         }
         StatementOutcome::Rows(frame) => frame,
     };
-    let stream = engine.execute_stream(frame, token).await?;
+    let (stream, trace) = engine.execute_stream_traced(frame, token).await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let printed = print_stream(stream, output.format, output.max_rows, &mut out).await?;
@@ -354,8 +451,16 @@ async fn execute_statement(
         } else {
             String::new()
         };
+        let cached = if trace.served_from_cache() {
+            " (from the result cache)".to_string()
+        } else {
+            match trace.reused_subplans() {
+                0 => String::new(),
+                n => format!(" ({n} sub-plan(s) reused from the result cache)"),
+            }
+        };
         eprintln!(
-            "{} row(s) fetched{shown}. Elapsed {:.3} seconds.",
+            "{} row(s) fetched{shown}. Elapsed {:.3} seconds{cached}.",
             printed.rows,
             started.elapsed().as_secs_f64()
         );

@@ -206,6 +206,8 @@ async fn meta_command(engine: &Engine, command: &str, output: &Output) -> Meta {
              order by table_catalog, table_schema, table_name"
             .to_string(),
         (Some("d"), Some(table)) => format!("describe {table}"),
+        (Some("cache"), None) => return cache_command(engine, false),
+        (Some("cache"), Some("clear")) => return cache_command(engine, true),
         _ => {
             eprintln!("Error: unknown command \\{command}; \\? lists the commands");
             return Meta::Failed;
@@ -215,5 +217,36 @@ async fn meta_command(engine: &Engine, command: &str, output: &Output) -> Meta {
         Meta::Ok
     } else {
         Meta::Failed
+    }
+}
+
+/// `\cache` and `\cache clear`.
+fn cache_command(engine: &Engine, clear: bool) -> Meta {
+    let Some(cache) = engine.result_cache() else {
+        eprintln!("The result cache is off (--no-cache).");
+        return Meta::Ok;
+    };
+    let result = if clear { cache.clear() } else { cache.stats() };
+    match result {
+        Ok(stats) => {
+            if clear {
+                eprintln!(
+                    "Removed {} entries ({} bytes) from {}.",
+                    stats.entries,
+                    stats.bytes,
+                    cache.dir().display()
+                );
+            } else {
+                println!("folder: {}\n{stats}", cache.dir().display());
+            }
+            Meta::Ok
+        }
+        Err(error) => {
+            eprintln!(
+                "Error: cannot read the cache folder {}: {error}",
+                cache.dir().display()
+            );
+            Meta::Failed
+        }
     }
 }

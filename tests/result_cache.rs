@@ -1,0 +1,232 @@
+//! The result cache shared by several processes: two `dfshm` shells filling the same key make
+//! one entry, a shell killed while writing leaves nothing that is ever served, and eviction by
+//! one process leaves another's mapped entry readable. Each test has a watchdog deadline.
+
+mod common;
+
+use common::{binary, scratch, tpch_data, tpch_ddl};
+use dfshm::datafusion::arrow::array::RecordBatch;
+use dfshm::{CancelToken, Engine};
+use futures::StreamExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn dfshm(cache: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary("dfshm"));
+    command
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(["--format", "csv"])
+        .args(args)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Waits for `child` under the watchdog; kills it and fails past the deadline.
+fn finish(mut child: Child, what: &str) -> Output {
+    let until = Instant::now() + DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("{what} did not finish within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|item| item.unwrap().path())
+        .filter(|path| path.to_string_lossy().ends_with(suffix))
+        .collect();
+    found.sort();
+    found
+}
+
+/// The `name: value` lines of `--cache-stats`.
+fn stat(stdout: &[u8], name: &str) -> u64 {
+    let text = String::from_utf8_lossy(stdout);
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn stats(cache: &Path) -> Output {
+    let output = finish(
+        dfshm(cache, &["--cache-stats"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        "dfshm --cache-stats",
+    );
+    assert!(output.status.success(), "{output:?}");
+    output
+}
+
+/// A query of a second or so on two cores, with a one-row answer.
+const SLOW: &str = "select count(*) as c, sum((a.n * b.n) % 7) as s \
+                    from generate_series(1, 20000) as a(n), generate_series(1, 4000) as b(n)";
+
+#[test]
+fn two_processes_filling_one_key_make_one_entry() {
+    let dir = scratch();
+    let cache = dir.path().join("cache");
+    let run = || {
+        dfshm(&cache, &["-c", SLOW])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (run(), run());
+    let first = finish(first, "first dfshm");
+    let second = finish(second, "second dfshm");
+    assert!(first.status.success(), "{first:?}");
+    assert!(second.status.success(), "{second:?}");
+    assert_eq!(first.stdout, second.stdout);
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("80000000,"),
+        "{first:?}"
+    );
+    let stats = stats(&cache);
+    // One computed it; the other waited for its entry instead of computing it again.
+    assert_eq!(stat(&stats.stdout, "misses"), 1, "{stats:?}");
+    assert_eq!(stat(&stats.stdout, "hits"), 1, "{stats:?}");
+    assert_eq!(files(&cache, ".arrow").len(), 1);
+    assert!(files(&cache, ".tmp").is_empty());
+}
+
+#[test]
+fn a_writer_killed_mid_entry_leaves_nothing_that_is_served() {
+    let dir = scratch();
+    let cache = dir.path().join("cache");
+    // Hundreds of MB of output, recorded as it is printed.
+    let big = "select n, n * 2 as m from generate_series(1, 400000000) as g(n)";
+    let mut child = dfshm(&cache, &["--quiet", "-c", big])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + DEADLINE;
+    while files(&cache, ".tmp").is_empty() {
+        assert!(Instant::now() < until, "no temporary entry file appeared");
+        assert!(child.try_wait().unwrap().is_none(), "dfshm ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(files(&cache, ".arrow").is_empty());
+    assert_eq!(files(&cache, ".tmp").len(), 1);
+    // The next process sweeps the dead writer's file, and its lock died with it: the same key is
+    // computed again (the query ends early through LIMIT; only complete results are stored).
+    let stats = stats(&cache);
+    assert_eq!(stat(&stats.stdout, "entries"), 0, "{stats:?}");
+    assert!(files(&cache, ".tmp").is_empty());
+    let small = finish(
+        dfshm(
+            &cache,
+            &["-c", "select 41 + 1 as x", "-c", "select 41 + 1 as x"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+        "dfshm",
+    );
+    assert!(small.status.success(), "{small:?}");
+    assert!(
+        String::from_utf8_lossy(&small.stderr).contains("(from the result cache)"),
+        "{small:?}"
+    );
+}
+
+#[tokio::test]
+async fn eviction_by_another_process_leaves_a_mapped_entry_readable() {
+    let dir = scratch();
+    let cache = dir.path().join("cache");
+    let engine = Engine::builder()
+        .target_partitions(2)
+        .cache_dir(&cache)
+        .build()
+        .unwrap();
+    let sql = "select n, n * 3 as m from generate_series(1, 100000) as g(n)";
+    let collect = |frame| {
+        let engine = &engine;
+        async move {
+            let (stream, trace) = engine
+                .execute_stream_traced(frame, &CancelToken::new())
+                .await
+                .unwrap();
+            (stream, trace)
+        }
+    };
+    let (stream, _) = collect(engine.sql(sql).await.unwrap()).await;
+    let cold: Vec<RecordBatch> = stream.map(|batch| batch.unwrap()).collect().await;
+    let entries = files(&cache, ".arrow");
+    assert_eq!(entries.len(), 1);
+    // Serve it (mapping the file), then let another process evict it.
+    let (held, trace) = collect(engine.sql(sql).await.unwrap()).await;
+    assert!(trace.served_from_cache());
+    let other = finish(
+        dfshm(
+            &cache,
+            &[
+                "--cache-max-bytes",
+                "64K",
+                "-c",
+                "select n + 1 as x from generate_series(1, 5000) as g(n)",
+                "-c",
+                "select n + 2 as x from generate_series(1, 5000) as g(n)",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+        "evicting dfshm",
+    );
+    assert!(other.status.success(), "{other:?}");
+    assert!(!entries[0].exists(), "the entry was evicted");
+    let warm: Vec<RecordBatch> = held.map(|batch| batch.unwrap()).collect().await;
+    assert_eq!(warm, cold);
+    let stats = stats(&cache);
+    assert!(stat(&stats.stdout, "evicted") >= 1, "{stats:?}");
+}
+
+#[test]
+fn tpch_repeats_on_workers_are_served_and_equal() {
+    let dir = scratch();
+    let cache = dir.path().join("cache");
+    let query = dfshm::tpch::query(18).unwrap();
+    let script = dir.path().join("q18.sql");
+    std::fs::write(&script, format!("{}{query}", tpch_ddl(tpch_data()))).unwrap();
+    let run = || {
+        let mut command = dfshm(&cache, &["--workers", "2", "-f"]);
+        command.arg(&script);
+        finish(
+            command
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+            "dfshm q18",
+        )
+    };
+    let cold = run();
+    let warm = run();
+    assert!(cold.status.success() && warm.status.success(), "{cold:?}");
+    assert_eq!(cold.stdout, warm.stdout);
+    assert!(
+        String::from_utf8_lossy(&warm.stderr).contains("(from the result cache)"),
+        "{warm:?}"
+    );
+}
