@@ -39,8 +39,10 @@ fn finish(mut child: Child, what: &str) -> Output {
 }
 
 fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = listing
         .map(|item| item.unwrap().path())
         .filter(|path| path.to_string_lossy().ends_with(suffix))
         .collect();
@@ -70,6 +72,16 @@ fn stats(cache: &Path) -> Output {
     );
     assert!(output.status.success(), "{output:?}");
     output
+}
+
+/// The rows of `batches` as sorted text lines (with the table's borders).
+fn sorted_rows(batches: &[RecordBatch]) -> Vec<String> {
+    let text = dfshm::datafusion::arrow::util::pretty::pretty_format_batches(batches)
+        .unwrap()
+        .to_string();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
 }
 
 /// A query of a second or so on two cores, with a one-row answer.
@@ -197,7 +209,9 @@ async fn eviction_by_another_process_leaves_a_mapped_entry_readable() {
     assert!(other.status.success(), "{other:?}");
     assert!(!entries[0].exists(), "the entry was evicted");
     let warm: Vec<RecordBatch> = held.map(|batch| batch.unwrap()).collect().await;
-    assert_eq!(warm, cold);
+    // Partitions interleave in any order: compare the rows as sets.
+    assert_eq!(sorted_rows(&warm), sorted_rows(&cold));
+    assert_eq!(sorted_rows(&cold).len(), 100_000 + 4);
     let stats = stats(&cache);
     assert!(stat(&stats.stdout, "evicted") >= 1, "{stats:?}");
 }
