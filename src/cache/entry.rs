@@ -366,9 +366,11 @@ impl EntryWriter {
         schema: &SchemaRef,
         partitions: usize,
     ) -> Result<EntryWriter, ArrowError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&temp)?;
         let sink = Hashing {
             inner: BufWriter::with_capacity(1 << 20, file),

@@ -186,6 +186,8 @@ async fn rewrite(
         return Ok(plan);
     }
     // EXPLAIN ANALYZE runs its input: sub-plans may be reused, and its output says so.
+    let full_logical = logical;
+    let mut plan = plan;
     let (analyze, logical) = match logical {
         LogicalPlan::Analyze(analyze) => (true, analyze.input.as_ref()),
         other => (false, other),
@@ -201,6 +203,9 @@ async fn rewrite(
             return Ok(plan);
         }
     };
+    if analyze {
+        plan = without_dynamic_filters(plan, full_logical, session).await;
+    }
     if analyze && let Some(analyze_exec) = plan.downcast_ref::<AnalyzeExec>() {
         let input = rewrite_subplans(cache, analyze_exec.input().clone(), &prefix, trace)?;
         return plan.replace_children(
@@ -208,7 +213,7 @@ async fn rewrite(
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
         );
     }
-    let key = match key::plan_key(&prefix, &plan) {
+    let key = match key::plan_key(&prefix, &plan, true) {
         Ok(key) => key,
         Err(reuse) => {
             bypass(describe(&reuse));
@@ -252,8 +257,54 @@ async fn rewrite(
     trace.push(CacheEvent::Recording {
         entry: name.clone(),
     });
+    let plan = without_dynamic_filters(plan, logical, session).await;
     let plan = rewrite_subplans(cache, plan, &prefix, trace)?;
     Ok(record(cache, plan, key, name, lock, cache.max_bytes, false))
+}
+
+/// `plan` planned again with dynamic filters off, if it has any.
+///
+/// A dynamic filter pushed into a sub-plan from above (a TopK's bound, a join's build-side keys)
+/// prunes that sub-plan's output to what this query needs: stored, it would be wrong for any
+/// other query. The whole result is not affected, so only plans with sub-plan cut points pay.
+async fn without_dynamic_filters(
+    plan: Arc<dyn ExecutionPlan>,
+    logical: &LogicalPlan,
+    session: &dyn Session,
+) -> Arc<dyn ExecutionPlan> {
+    if !has_dynamic_filter(&plan) {
+        return plan;
+    }
+    let Some(state) = session
+        .as_any()
+        .downcast_ref::<datafusion::execution::SessionState>()
+    else {
+        return plan;
+    };
+    let mut state = state.clone();
+    if state
+        .config_mut()
+        .options_mut()
+        .set(
+            "datafusion.optimizer.enable_dynamic_filter_pushdown",
+            "false",
+        )
+        .is_err()
+    {
+        return plan;
+    }
+    DefaultPhysicalPlanner::default()
+        .create_physical_plan(logical, &state)
+        .await
+        .unwrap_or(plan)
+}
+
+/// Whether any operator of `plan` shows a dynamic filter.
+fn has_dynamic_filter(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    key::Verbose(plan.as_ref())
+        .to_string()
+        .contains(key::DYNAMIC_FILTER)
+        || plan.children().into_iter().any(has_dynamic_filter)
 }
 
 fn describe(reuse: &Reuse) -> String {
@@ -363,8 +414,9 @@ fn subplan(
     if !worth_keeping(plan.as_ref()) {
         return Ok(plan);
     }
-    let Ok(key) = key::plan_key(prefix, &plan) else {
-        // An unversioned or accumulating input: look for smaller cut points inside.
+    let Ok(key) = key::plan_key(prefix, &plan, false) else {
+        // An unversioned or accumulating input, or a dynamic filter from above: look for
+        // smaller cut points inside.
         return cut_children(cache, plan, prefix, trace);
     };
     let name = key::entry_name(&key);

@@ -171,10 +171,8 @@ pub(crate) fn query_prefix(plan: &LogicalPlan, session: &dyn Session) -> Result<
             .get_url()
             .to_file_path()
             .map_err(|()| format!("table {table} has no local path"))?;
-        // The folder a glob starts from, or the file itself.
-        let root = if url.is_collection() || root.is_dir() {
-            root
-        } else if root.exists() {
+        // A path with a glob is listed from the folder the glob starts in.
+        let root = if root.exists() {
             root
         } else {
             PathBuf::from("/").join(url.prefix().as_ref())
@@ -224,12 +222,23 @@ fn file_version(path: &Path) -> Result<String, String> {
     ))
 }
 
+/// How DataFusion displays a dynamic filter (filled at run time by another operator).
+pub(crate) const DYNAMIC_FILTER: &str = "DynamicFilter";
+
 /// The key bytes of the sub-plan `plan` for a query whose keys start with `prefix`, or why it
-/// cannot be cached.
-pub(crate) fn plan_key(prefix: &[u8], plan: &Arc<dyn ExecutionPlan>) -> Result<Vec<u8>, Reuse> {
+/// cannot be cached. Only a whole plan (`whole`) may hold dynamic filters: in a sub-plan one may
+/// come from an operator above it and prune its output to what that one query needs.
+pub(crate) fn plan_key(
+    prefix: &[u8],
+    plan: &Arc<dyn ExecutionPlan>,
+    whole: bool,
+) -> Result<Vec<u8>, Reuse> {
     let mut text = String::from("[plan]\n");
     let mut files = Vec::new();
     encode(plan, 0, &mut text, &mut files)?;
+    if !whole && text.contains(DYNAMIC_FILTER) {
+        return Err(Reuse::Unversioned("a dynamic filter".into()));
+    }
     text.push_str("[files]\n");
     files.sort();
     files.dedup();
@@ -242,7 +251,7 @@ pub(crate) fn plan_key(prefix: &[u8], plan: &Arc<dyn ExecutionPlan>) -> Result<V
 }
 
 /// A node's verbose display, through `DisplayAs`.
-struct Verbose<'a>(&'a dyn ExecutionPlan);
+pub(crate) struct Verbose<'a>(pub(crate) &'a dyn ExecutionPlan);
 
 impl std::fmt::Display for Verbose<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -282,6 +282,14 @@ impl ResultCache {
     }
 }
 
+/// Decodes `bytes` as an entry file, ignoring the outcome: the fuzz target's entry point
+/// (`fuzz/fuzz_targets/cache_entry.rs`). Returns the rows decoded, if the bytes were an entry.
+#[doc(hidden)]
+pub fn fuzz_decode_entry(bytes: &[u8]) -> Option<usize> {
+    let buffer = datafusion::arrow::buffer::Buffer::from_vec(bytes.to_vec());
+    entry::decode(buffer, None).ok().map(|entry| entry.rows)
+}
+
 enum Lookup {
     Hit(Arc<entry::Entry>),
     Miss,
