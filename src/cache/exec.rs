@@ -142,11 +142,15 @@ impl CacheTraceExt for datafusion::prelude::SessionConfig {
 #[derive(Debug)]
 pub(crate) struct CachingQueryPlanner {
     cache: Arc<ResultCache>,
+    /// Stages will run on workers: cut points must stay in the head stage, so never below an
+    /// exchange (a partial aggregation's input is in a worker stage, which cannot carry the
+    /// cache's operators).
+    distributed: bool,
 }
 
 impl CachingQueryPlanner {
-    pub(crate) fn new(cache: Arc<ResultCache>) -> CachingQueryPlanner {
-        CachingQueryPlanner { cache }
+    pub(crate) fn new(cache: Arc<ResultCache>, distributed: bool) -> CachingQueryPlanner {
+        CachingQueryPlanner { cache, distributed }
     }
 }
 
@@ -164,7 +168,15 @@ impl QueryPlanner for CachingQueryPlanner {
             .config()
             .cache_trace()
             .unwrap_or_else(|| Arc::new(CacheTrace::default()));
-        rewrite(&self.cache, plan, logical_plan, session, &trace).await
+        rewrite(
+            &self.cache,
+            plan,
+            logical_plan,
+            session,
+            &trace,
+            !self.distributed,
+        )
+        .await
     }
 }
 
@@ -176,6 +188,7 @@ async fn rewrite(
     logical: &LogicalPlan,
     session: &dyn Session,
     trace: &CacheTrace,
+    below: bool,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let bypass = |reason: String| {
         cache.count(Counter::Bypassed);
@@ -207,7 +220,7 @@ async fn rewrite(
         plan = without_dynamic_filters(plan, full_logical, session).await;
     }
     if analyze && let Some(analyze_exec) = plan.downcast_ref::<AnalyzeExec>() {
-        let input = rewrite_subplans(cache, analyze_exec.input().clone(), &prefix, trace)?;
+        let input = rewrite_subplans(cache, analyze_exec.input().clone(), &prefix, trace, below)?;
         return plan.replace_children(
             vec![input],
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
@@ -218,7 +231,7 @@ async fn rewrite(
         Err(reuse) => {
             bypass(describe(&reuse));
             // Parts of the plan may still be reusable.
-            return rewrite_subplans(cache, plan, &prefix, trace);
+            return rewrite_subplans(cache, plan, &prefix, trace, below);
         }
     };
     let name = key::entry_name(&key);
@@ -258,7 +271,7 @@ async fn rewrite(
         entry: name.clone(),
     });
     let plan = without_dynamic_filters(plan, logical, session).await;
-    let plan = rewrite_subplans(cache, plan, &prefix, trace)?;
+    let plan = rewrite_subplans(cache, plan, &prefix, trace, below)?;
     Ok(record(cache, plan, key, name, lock, cache.max_bytes, false))
 }
 
@@ -334,12 +347,13 @@ fn rewrite_subplans(
     plan: Arc<dyn ExecutionPlan>,
     prefix: &[u8],
     trace: &CacheTrace,
+    below: bool,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     // The root's own exchange belongs to the top.
     if is_exchange(plan.as_ref()) {
-        cut_children(cache, plan, prefix, trace)
+        cut_children(cache, plan, prefix, trace, below)
     } else {
-        cut(cache, plan, prefix, trace)
+        cut(cache, plan, prefix, trace, below)
     }
 }
 
@@ -349,12 +363,13 @@ fn cut_children(
     plan: Arc<dyn ExecutionPlan>,
     prefix: &[u8],
     trace: &CacheTrace,
+    below: bool,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
     let mut changed = false;
     let mut new_children = Vec::with_capacity(children.len());
     for child in children {
-        let new_child = cut(cache, child.clone(), prefix, trace)?;
+        let new_child = cut(cache, child.clone(), prefix, trace, below)?;
         changed |= !Arc::ptr_eq(&new_child, &child);
         new_children.push(new_child);
     }
@@ -375,6 +390,7 @@ fn cut(
     plan: Arc<dyn ExecutionPlan>,
     prefix: &[u8],
     trace: &CacheTrace,
+    below: bool,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     if let Some(aggregate) = plan.downcast_ref::<AggregateExec>()
         && matches!(
@@ -382,7 +398,7 @@ fn cut(
             AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned
         )
     {
-        let served = subplan(cache, aggregate.input().clone(), prefix, trace)?;
+        let served = subplan(cache, aggregate.input().clone(), prefix, trace, below)?;
         if Arc::ptr_eq(&served, aggregate.input()) {
             return Ok(plan);
         }
@@ -392,16 +408,18 @@ fn cut(
         );
     }
     if is_exchange(plan.as_ref()) {
-        let over_partial = plan.children()[0]
-            .downcast_ref::<AggregateExec>()
-            .is_some_and(|aggregate| matches!(aggregate.mode(), AggregateMode::Partial));
+        // Below the exchange is another stage once distributed: cut only without workers.
+        let over_partial = below
+            && plan.children()[0]
+                .downcast_ref::<AggregateExec>()
+                .is_some_and(|aggregate| matches!(aggregate.mode(), AggregateMode::Partial));
         return if over_partial {
-            cut_children(cache, plan, prefix, trace)
+            cut_children(cache, plan, prefix, trace, below)
         } else {
-            subplan(cache, plan, prefix, trace)
+            subplan(cache, plan, prefix, trace, below)
         };
     }
-    cut_children(cache, plan, prefix, trace)
+    cut_children(cache, plan, prefix, trace, below)
 }
 
 /// Serves the sub-plan `plan` from its entry, or records it if no other process is.
@@ -410,14 +428,18 @@ fn subplan(
     plan: Arc<dyn ExecutionPlan>,
     prefix: &[u8],
     trace: &CacheTrace,
+    below: bool,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     if !worth_keeping(plan.as_ref()) {
         return Ok(plan);
     }
     let Ok(key) = key::plan_key(prefix, &plan, false) else {
         // An unversioned or accumulating input, or a dynamic filter from above: look for
-        // smaller cut points inside.
-        return cut_children(cache, plan, prefix, trace);
+        // smaller cut points inside (only in this stage when distributed).
+        if !below && is_exchange(plan.as_ref()) {
+            return Ok(plan);
+        }
+        return cut_children(cache, plan, prefix, trace, below);
     };
     let name = key::entry_name(&key);
     let operator = plan.name().to_string();
