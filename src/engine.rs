@@ -244,16 +244,6 @@ impl EngineBuilder {
             }
             None => None,
         };
-        // With workers, plans holding the cache's operators make datafusion-distributed 4 time
-        // out waiting for stage plans ("waiting for the plan to be set by the coordinator"),
-        // seen with TPC-H q3, q9 and q18 on 2 workers: until that is understood the cache
-        // serves in-process engines only.
-        let planner: coordinator::Planner = result_cache
-            .as_ref()
-            .filter(|_| self.workers == 0)
-            .map(|cache| {
-                Arc::new(CachingQueryPlanner::new(cache.clone(), self.workers > 0)) as Arc<_>
-            });
         let runtime = runtime.build_arc().map_err(EngineBuildError::Runtime)?;
         let mut pool = None;
         let ctx = match (self.workers, self.transport) {
@@ -262,20 +252,23 @@ impl EngineBuilder {
                     .with_default_features()
                     .with_config(config)
                     .with_runtime_env(runtime);
-                if let Some(planner) = planner {
-                    builder = builder.with_query_planner(planner);
+                // With workers, plans holding the cache's operators made datafusion-distributed 4
+                // time out waiting for stage plans ("waiting for the plan to be set by the
+                // coordinator"; TPC-H q3, q9 and q18 on 2 workers): until that is understood
+                // the cache serves in-process engines only.
+                if let Some(cache) = &result_cache {
+                    builder = builder
+                        .with_query_planner(Arc::new(CachingQueryPlanner::new(cache.clone())));
                 }
                 SessionContext::new_with_state(builder.build())
             }
             (workers, Transport::InProcess) => {
-                coordinator::in_process_context(config, runtime, workers, planner)
+                coordinator::in_process_context(config, runtime, workers)
                     .map_err(EngineBuildError::Runtime)?
             }
             #[cfg(feature = "grpc")]
-            (workers, Transport::Grpc) => {
-                coordinator::grpc_context(config, runtime, workers, planner)
-                    .map_err(|e| EngineBuildError::Workers(e.to_string()))?
-            }
+            (workers, Transport::Grpc) => coordinator::grpc_context(config, runtime, workers)
+                .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
             (workers, Transport::SharedMemory) => {
                 // An explicit DFSHM_WORKER still wins over this executable.
                 let self_exec = self.worker_program.is_none()
@@ -303,7 +296,7 @@ impl EngineBuilder {
                         .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
                 );
                 pool = Some(started.clone());
-                coordinator::shm_context(config, runtime, started, planner)
+                coordinator::shm_context(config, runtime, started)
                     .map_err(EngineBuildError::Runtime)?
             }
         };

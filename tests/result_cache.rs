@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
+/// `dfshm` on cache folder `cache` with CSV output, stdout and stderr piped.
 fn dfshm(cache: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(binary("dfshm"));
     command
@@ -21,7 +22,9 @@ fn dfshm(cache: &Path, args: &[&str]) -> Command {
         .arg(cache)
         .args(["--format", "csv"])
         .args(args)
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     command
 }
 
@@ -63,15 +66,26 @@ fn stat(stdout: &[u8], name: &str) -> u64 {
 
 fn stats(cache: &Path) -> Output {
     let output = finish(
-        dfshm(cache, &["--cache-stats"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+        dfshm(cache, &["--cache-stats"]).spawn().unwrap(),
         "dfshm --cache-stats",
     );
     assert!(output.status.success(), "{output:?}");
     output
+}
+
+/// Starts `sql` on `engine`, returning its stream and what the cache did.
+async fn traced(
+    engine: &Engine,
+    sql: &str,
+) -> (
+    dfshm::datafusion::execution::SendableRecordBatchStream,
+    std::sync::Arc<dfshm::cache::CacheTrace>,
+) {
+    let frame = engine.sql(sql).await.unwrap();
+    engine
+        .execute_stream_traced(frame, &CancelToken::new())
+        .await
+        .unwrap()
 }
 
 /// The rows of `batches` as sorted text lines (with the table's borders).
@@ -92,13 +106,7 @@ const SLOW: &str = "select count(*) as c, sum((a.n * b.n) % 7) as s \
 fn two_processes_filling_one_key_make_one_entry() {
     let dir = scratch();
     let cache = dir.path().join("cache");
-    let run = || {
-        dfshm(&cache, &["-c", SLOW])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let run = || dfshm(&cache, &["-c", SLOW]).spawn().unwrap();
     let (first, second) = (run(), run());
     let first = finish(first, "first dfshm");
     let second = finish(second, "second dfshm");
@@ -125,7 +133,6 @@ fn a_writer_killed_mid_entry_leaves_nothing_that_is_served() {
     let big = "select n, n * 2 as m from generate_series(1, 400000000) as g(n)";
     let mut child = dfshm(&cache, &["--quiet", "-c", big])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let until = Instant::now() + DEADLINE;
@@ -148,8 +155,6 @@ fn a_writer_killed_mid_entry_leaves_nothing_that_is_served() {
             &cache,
             &["-c", "select 41 + 1 as x", "-c", "select 41 + 1 as x"],
         )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap(),
         "dfshm",
@@ -171,22 +176,12 @@ async fn eviction_by_another_process_leaves_a_mapped_entry_readable() {
         .build()
         .unwrap();
     let sql = "select n, n * 3 as m from generate_series(1, 100000) as g(n)";
-    let collect = |frame| {
-        let engine = &engine;
-        async move {
-            let (stream, trace) = engine
-                .execute_stream_traced(frame, &CancelToken::new())
-                .await
-                .unwrap();
-            (stream, trace)
-        }
-    };
-    let (stream, _) = collect(engine.sql(sql).await.unwrap()).await;
+    let (stream, _) = traced(&engine, sql).await;
     let cold: Vec<RecordBatch> = stream.map(|batch| batch.unwrap()).collect().await;
     let entries = files(&cache, ".arrow");
     assert_eq!(entries.len(), 1);
     // Serve it (mapping the file), then let another process evict it.
-    let (held, trace) = collect(engine.sql(sql).await.unwrap()).await;
+    let (held, trace) = traced(&engine, sql).await;
     assert!(trace.served_from_cache());
     let other = finish(
         dfshm(
@@ -201,7 +196,6 @@ async fn eviction_by_another_process_leaves_a_mapped_entry_readable() {
             ],
         )
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap(),
         "evicting dfshm",
@@ -226,14 +220,7 @@ fn tpch_repeats_on_workers_are_equal_and_not_cached_yet() {
     let run = || {
         let mut command = dfshm(&cache, &["--workers", "2", "-f"]);
         command.arg(&script);
-        finish(
-            command
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-            "dfshm q18",
-        )
+        finish(command.spawn().unwrap(), "dfshm q18")
     };
     let cold = run();
     let warm = run();

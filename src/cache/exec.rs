@@ -5,9 +5,8 @@
 //! Cut points are the whole plan and the inputs of its top stage: walking down from the root
 //! (through the root's own exchange), the inputs of aggregations and the first exchanges met, so
 //! that an edited final aggregation still finds its input. Sub-plans that are only scans (with
-//! filters and projections) are not worth storing and are left alone. The planner runs under
-//! datafusion-distributed's planner, so a served sub-plan is never sent to a worker at all, and
-//! both operators sit in the top stage, which runs in the coordinator.
+//! filters and projections) are not worth storing and are left alone. The engine installs the
+//! planner for in-process engines only (see `EngineBuilder::build`).
 
 use super::entry::{self, Entry, EntryWriter};
 use super::key::{self, Reuse};
@@ -79,14 +78,14 @@ pub enum CacheEvent {
     },
 }
 
-/// The cache events of one query: attach one to a session's config before planning
-/// ([`CacheTraceExt`]) and read it afterwards.
+/// The cache events of one query: `Engine::execute_stream_traced` attaches one to the session
+/// config before planning, where the cache's planner finds it, and returns it.
 #[derive(Debug, Default)]
 pub struct CacheTrace {
     events: Mutex<Vec<CacheEvent>>,
     /// Set before planning: why this query must bypass the cache (judged on the plan before
     /// the optimizer folded stable functions away).
-    bypass: Mutex<Option<String>>,
+    bypass: Option<String>,
 }
 
 impl CacheTrace {
@@ -94,7 +93,7 @@ impl CacheTrace {
     pub(crate) fn new(bypass: Option<String>) -> CacheTrace {
         CacheTrace {
             events: Mutex::default(),
-            bypass: Mutex::new(bypass),
+            bypass,
         }
     }
 
@@ -125,32 +124,16 @@ impl CacheTrace {
     }
 }
 
-/// Reads a [`CacheTrace`] attached to a session config.
-pub trait CacheTraceExt {
-    /// The trace attached to this config, if any.
-    fn cache_trace(&self) -> Option<Arc<CacheTrace>>;
-}
-
-impl CacheTraceExt for datafusion::prelude::SessionConfig {
-    fn cache_trace(&self) -> Option<Arc<CacheTrace>> {
-        self.get_extension::<CacheTrace>()
-    }
-}
-
-/// DataFusion's physical planner followed by the cache's rewrite; installed under
-/// datafusion-distributed's planner.
+/// DataFusion's physical planner followed by the cache's rewrite (in-process engines only; see
+/// `EngineBuilder::build`).
 #[derive(Debug)]
 pub(crate) struct CachingQueryPlanner {
     cache: Arc<ResultCache>,
-    /// Stages will run on workers: cut points must stay in the head stage, so never below an
-    /// exchange (a partial aggregation's input is in a worker stage, which cannot carry the
-    /// cache's operators).
-    distributed: bool,
 }
 
 impl CachingQueryPlanner {
-    pub(crate) fn new(cache: Arc<ResultCache>, distributed: bool) -> CachingQueryPlanner {
-        CachingQueryPlanner { cache, distributed }
+    pub(crate) fn new(cache: Arc<ResultCache>) -> CachingQueryPlanner {
+        CachingQueryPlanner { cache }
     }
 }
 
@@ -166,17 +149,9 @@ impl QueryPlanner for CachingQueryPlanner {
             .await?;
         let trace = session
             .config()
-            .cache_trace()
-            .unwrap_or_else(|| Arc::new(CacheTrace::default()));
-        rewrite(
-            &self.cache,
-            plan,
-            logical_plan,
-            session,
-            &trace,
-            !self.distributed,
-        )
-        .await
+            .get_extension::<CacheTrace>()
+            .unwrap_or_default();
+        rewrite(&self.cache, plan, logical_plan, session, &trace).await
     }
 }
 
@@ -188,19 +163,17 @@ async fn rewrite(
     logical: &LogicalPlan,
     session: &dyn Session,
     trace: &CacheTrace,
-    below: bool,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let bypass = |reason: String| {
         cache.count(Counter::Bypassed);
         trace.push(CacheEvent::Bypassed(reason));
     };
-    if let Some(reason) = trace.bypass.lock().clone() {
+    if let Some(reason) = trace.bypass.clone() {
         bypass(reason);
         return Ok(plan);
     }
     // EXPLAIN ANALYZE runs its input: sub-plans may be reused, and its output says so.
     let full_logical = logical;
-    let mut plan = plan;
     let (analyze, logical) = match logical {
         LogicalPlan::Analyze(analyze) => (true, analyze.input.as_ref()),
         other => (false, other),
@@ -216,11 +189,17 @@ async fn rewrite(
             return Ok(plan);
         }
     };
+    let cuts = Cuts {
+        cache,
+        prefix: &prefix,
+        trace,
+    };
     if analyze {
-        plan = without_dynamic_filters(plan, full_logical, session).await;
-    }
-    if analyze && let Some(analyze_exec) = plan.downcast_ref::<AnalyzeExec>() {
-        let input = rewrite_subplans(cache, analyze_exec.input().clone(), &prefix, trace, below)?;
+        let plan = without_dynamic_filters(plan, full_logical, session).await;
+        let Some(analyze_exec) = plan.downcast_ref::<AnalyzeExec>() else {
+            return Ok(plan);
+        };
+        let input = cuts.below_root(analyze_exec.input().clone())?;
         return plan.replace_children(
             vec![input],
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
@@ -231,7 +210,7 @@ async fn rewrite(
         Err(reuse) => {
             bypass(describe(&reuse));
             // Parts of the plan may still be reusable.
-            return rewrite_subplans(cache, plan, &prefix, trace, below);
+            return cuts.below_root(plan);
         }
     };
     let name = key::entry_name(&key);
@@ -271,7 +250,7 @@ async fn rewrite(
         entry: name.clone(),
     });
     let plan = without_dynamic_filters(plan, logical, session).await;
-    let plan = rewrite_subplans(cache, plan, &prefix, trace, below)?;
+    let plan = cuts.below_root(plan)?;
     Ok(record(cache, plan, key, name, lock, cache.max_bytes, false))
 }
 
@@ -341,138 +320,127 @@ fn is_exchange(plan: &dyn ExecutionPlan) -> bool {
         || plan.downcast_ref::<SortPreservingMergeExec>().is_some()
 }
 
-/// Serves or records the cut points below the top of `plan` (the whole plan is keyed apart).
-fn rewrite_subplans(
-    cache: &Arc<ResultCache>,
-    plan: Arc<dyn ExecutionPlan>,
-    prefix: &[u8],
-    trace: &CacheTrace,
-    below: bool,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    // The root's own exchange belongs to the top.
-    if is_exchange(plan.as_ref()) {
-        cut_children(cache, plan, prefix, trace, below)
-    } else {
-        cut(cache, plan, prefix, trace, below)
-    }
+/// Where the cut points of one query are looked up: the cache, the query's key prefix and its
+/// trace.
+struct Cuts<'a> {
+    cache: &'a Arc<ResultCache>,
+    prefix: &'a [u8],
+    trace: &'a CacheTrace,
 }
 
-/// Applies [`cut`] to each child of `plan`.
-fn cut_children(
-    cache: &Arc<ResultCache>,
-    plan: Arc<dyn ExecutionPlan>,
-    prefix: &[u8],
-    trace: &CacheTrace,
-    below: bool,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
-    let mut changed = false;
-    let mut new_children = Vec::with_capacity(children.len());
-    for child in children {
-        let new_child = cut(cache, child.clone(), prefix, trace, below)?;
-        changed |= !Arc::ptr_eq(&new_child, &child);
-        new_children.push(new_child);
+impl Cuts<'_> {
+    /// Serves or records the cut points below the top of `plan` (the whole plan is keyed
+    /// apart); the root's own exchange belongs to the top.
+    fn below_root(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        if is_exchange(plan.as_ref()) {
+            self.children(plan)
+        } else {
+            self.cut(plan)
+        }
     }
-    if !changed {
-        return Ok(plan);
-    }
-    plan.replace_children(
-        new_children,
-        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep),
-    )
-}
 
-/// Walking down the top stage: the input of an aggregation is a cut point (an edited
-/// aggregation still finds it), and so is the first exchange met, unless it only splits a
-/// partial aggregation from its final part.
-fn cut(
-    cache: &Arc<ResultCache>,
-    plan: Arc<dyn ExecutionPlan>,
-    prefix: &[u8],
-    trace: &CacheTrace,
-    below: bool,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    if let Some(aggregate) = plan.downcast_ref::<AggregateExec>()
-        && matches!(
-            aggregate.mode(),
-            AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned
-        )
-    {
-        let served = subplan(cache, aggregate.input().clone(), prefix, trace, below)?;
-        if Arc::ptr_eq(&served, aggregate.input()) {
+    /// Applies [`Cuts::cut`] to each child of `plan`.
+    fn children(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
+        let mut changed = false;
+        let mut new_children = Vec::with_capacity(children.len());
+        for child in children {
+            let new_child = self.cut(child.clone())?;
+            changed |= !Arc::ptr_eq(&new_child, &child);
+            new_children.push(new_child);
+        }
+        if !changed {
             return Ok(plan);
         }
-        return plan.replace_children(
-            vec![served],
+        plan.replace_children(
+            new_children,
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep),
-        );
+        )
     }
-    if is_exchange(plan.as_ref()) {
-        // Below the exchange is another stage once distributed: cut only without workers.
-        let over_partial = below
-            && plan.children()[0]
+
+    /// Walking down the top stage: the input of an aggregation is a cut point (an edited
+    /// aggregation still finds it), and so is the first exchange met, unless it only splits a
+    /// partial aggregation from its final part.
+    fn cut(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(aggregate) = plan.downcast_ref::<AggregateExec>()
+            && matches!(
+                aggregate.mode(),
+                AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned
+            )
+        {
+            let served = self.subplan(aggregate.input().clone())?;
+            if Arc::ptr_eq(&served, aggregate.input()) {
+                return Ok(plan);
+            }
+            return plan.replace_children(
+                vec![served],
+                ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep),
+            );
+        }
+        if is_exchange(plan.as_ref()) {
+            let over_partial = plan.children()[0]
                 .downcast_ref::<AggregateExec>()
                 .is_some_and(|aggregate| matches!(aggregate.mode(), AggregateMode::Partial));
-        return if over_partial {
-            cut_children(cache, plan, prefix, trace, below)
-        } else {
-            subplan(cache, plan, prefix, trace, below)
-        };
+            return if over_partial {
+                self.children(plan)
+            } else {
+                self.subplan(plan)
+            };
+        }
+        self.children(plan)
     }
-    cut_children(cache, plan, prefix, trace, below)
-}
 
-/// Serves the sub-plan `plan` from its entry, or records it if no other process is.
-fn subplan(
-    cache: &Arc<ResultCache>,
-    plan: Arc<dyn ExecutionPlan>,
-    prefix: &[u8],
-    trace: &CacheTrace,
-    below: bool,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    if !worth_keeping(plan.as_ref()) {
-        return Ok(plan);
-    }
-    let Ok(key) = key::plan_key(prefix, &plan, false) else {
-        // An unversioned or accumulating input, or a dynamic filter from above: look for
-        // smaller cut points inside (only in this stage when distributed).
-        if !below && is_exchange(plan.as_ref()) {
+    /// Serves the sub-plan `plan` from its entry, or records it if no other process is.
+    fn subplan(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        if !worth_keeping(plan.as_ref()) {
             return Ok(plan);
         }
-        return cut_children(cache, plan, prefix, trace, below);
-    };
-    let name = key::entry_name(&key);
-    let operator = plan.name().to_string();
-    match cache.lookup(&name, &key) {
-        Lookup::Hit(entry) => {
-            if let Some(served) = serve(&plan, entry, &name, true) {
-                cache.count(Counter::ReusedSubplans);
-                trace.push(CacheEvent::SubplanReused {
-                    entry: name,
-                    operator,
-                });
-                return Ok(served);
+        let Ok(key) = key::plan_key(self.prefix, &plan, false) else {
+            // An unversioned or accumulating input, or a dynamic filter from above: look for
+            // smaller cut points inside.
+            return self.children(plan);
+        };
+        let name = key::entry_name(&key);
+        let operator = plan.name().to_string();
+        match self.cache.lookup(&name, &key) {
+            Lookup::Hit(entry) => {
+                if let Some(served) = serve(&plan, entry, &name, true) {
+                    self.cache.count(Counter::ReusedSubplans);
+                    self.trace.push(CacheEvent::SubplanReused {
+                        entry: name,
+                        operator,
+                    });
+                    return Ok(served);
+                }
             }
+            Lookup::Collision => return Ok(plan),
+            Lookup::Dropped(reason) => self.trace.push(CacheEvent::DroppedCorrupt {
+                entry: name.clone(),
+                reason,
+            }),
+            Lookup::Miss => {}
         }
-        Lookup::Collision => return Ok(plan),
-        Lookup::Dropped(reason) => trace.push(CacheEvent::DroppedCorrupt {
+        // Never wait here: another process is computing it, and waiting on several sub-plan locks
+        // could deadlock two queries.
+        let Some(lock) = super::try_lock(&self.cache.lock_path(&name)).map_err(io_error)? else {
+            return Ok(plan);
+        };
+        self.trace.push(CacheEvent::SubplanRecording {
             entry: name.clone(),
-            reason,
-        }),
-        Lookup::Miss => {}
+            operator,
+        });
+        // A stage output larger than an eighth of the cap is not worth keeping.
+        let budget = self.cache.max_bytes / 8;
+        Ok(record(
+            self.cache,
+            plan,
+            key,
+            name,
+            Some(lock),
+            budget,
+            true,
+        ))
     }
-    // Never wait here: another process is computing it, and waiting on several sub-plan locks
-    // could deadlock two queries.
-    let Some(lock) = super::try_lock(&cache.lock_path(&name)).map_err(io_error)? else {
-        return Ok(plan);
-    };
-    trace.push(CacheEvent::SubplanRecording {
-        entry: name.clone(),
-        operator,
-    });
-    // A stage output larger than an eighth of the cap is not worth keeping.
-    let budget = cache.max_bytes / 8;
-    Ok(record(cache, plan, key, name, Some(lock), budget, true))
 }
 
 /// Whether a sub-plan does enough work to be worth storing: a join, an aggregation, a sort or a
@@ -662,6 +630,14 @@ impl RecordState {
 }
 
 impl Recording {
+    /// A writer for this entry's temporary file; `None` (logged) if it cannot be created.
+    fn create_writer(&self, schema: &SchemaRef) -> Option<EntryWriter> {
+        let temp = self.cache.dir.join(entry::temp_name(&self.name));
+        EntryWriter::create(temp, schema, self.partitions)
+            .inspect_err(|error| log::warn!("cannot write cache entry {}: {error}", self.name))
+            .ok()
+    }
+
     fn start(&self, partition: usize) {
         let mut state = self.state.lock();
         match state.started.get_mut(partition) {
@@ -677,13 +653,9 @@ impl Recording {
             return;
         }
         if state.writer.is_none() {
-            let temp = self.cache.dir.join(entry::temp_name(&self.name));
-            match EntryWriter::create(temp, &batch.schema(), self.partitions) {
-                Ok(writer) => state.writer = Some(writer),
-                Err(error) => {
-                    log::warn!("cannot write cache entry {}: {error}", self.name);
-                    return state.abort();
-                }
+            match self.create_writer(&batch.schema()) {
+                Some(writer) => state.writer = Some(writer),
+                None => return state.abort(),
             }
         }
         let writer = state.writer.as_mut().expect("created above");
@@ -710,18 +682,9 @@ impl Recording {
         if state.remaining > 0 {
             return;
         }
-        let writer = match state.writer.take() {
-            Some(writer) => writer,
-            None => {
-                let temp = self.cache.dir.join(entry::temp_name(&self.name));
-                match EntryWriter::create(temp, schema, self.partitions) {
-                    Ok(writer) => writer,
-                    Err(error) => {
-                        log::warn!("cannot write cache entry {}: {error}", self.name);
-                        return state.abort();
-                    }
-                }
-            }
+        // An empty result has no writer yet.
+        let Some(writer) = state.writer.take().or_else(|| self.create_writer(schema)) else {
+            return state.abort();
         };
         let path = self.cache.entry_path(&self.name);
         match writer.commit(&self.key, &path) {

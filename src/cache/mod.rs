@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use exec::{CacheEvent, CacheTraceExt};
-pub(crate) use exec::{CacheTrace, CachingQueryPlanner};
+pub(crate) use exec::CachingQueryPlanner;
+pub use exec::{CacheEvent, CacheTrace};
 pub use key::{Reuse, reuse_property};
 
 /// The default size cap of a cache folder.

@@ -13,7 +13,6 @@ mod routing;
 
 use datafusion::error::Result;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_distributed::{
@@ -25,9 +24,6 @@ use std::sync::Arc;
 pub(crate) use pool::{WORKER_ENV, WorkerPool, WorkerSettings, find_worker_program};
 pub use routing::{Boundary, route_partition};
 
-/// A query planner to run before datafusion-distributed's (the result cache's), if any.
-pub(crate) type Planner = Option<Arc<dyn QueryPlanner + Send + Sync>>;
-
 /// A session context whose queries run as stages on `workers` datafusion-distributed gRPC
 /// workers on localhost (the baseline the shared-memory transport is compared with).
 #[cfg(feature = "grpc")]
@@ -35,7 +31,6 @@ pub(crate) fn grpc_context(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
     workers: usize,
-    planner: Planner,
 ) -> Result<SessionContext> {
     let cluster = grpc::GrpcCluster::start(workers, runtime.clone())
         .map_err(|error| datafusion::common::DataFusionError::External(Box::new(error)))?;
@@ -44,7 +39,6 @@ pub(crate) fn grpc_context(
         runtime,
         grpc::GrpcResolver(Arc::new(cluster)),
         datafusion_distributed::grpc::DefaultChannelResolver::default(),
-        planner,
     )
 }
 
@@ -54,13 +48,12 @@ pub(crate) fn shm_context(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
     pool: Arc<WorkerPool>,
-    planner: Planner,
 ) -> Result<SessionContext> {
     let channels = crate::channel::ShmChannelResolver::new(
         pool.settings().ring_bytes,
         pool.settings().stall_timeout,
     );
-    distributed_context(config, runtime, pool::PoolResolver(pool), channels, planner)
+    distributed_context(config, runtime, pool::PoolResolver(pool), channels)
 }
 
 /// A session context whose queries run as stages on `workers` in-process datafusion-distributed
@@ -69,9 +62,8 @@ pub(crate) fn in_process_context(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
     workers: usize,
-    planner: Planner,
 ) -> Result<SessionContext> {
-    observed_in_process_context(config, runtime, workers, None, planner)
+    observed_in_process_context(config, runtime, workers, None)
 }
 
 /// Like [`in_process_context`], calling `observer` on every `execute_task` request.
@@ -80,11 +72,10 @@ fn observed_in_process_context(
     runtime: Arc<RuntimeEnv>,
     workers: usize,
     observer: Option<Observer>,
-    planner: Planner,
 ) -> Result<SessionContext> {
     let cluster = InProcessCluster::start(workers, runtime.clone(), observer)?;
     let cluster = ClusterResolver(cluster);
-    distributed_context(config, runtime, cluster.clone(), cluster, planner)
+    distributed_context(config, runtime, cluster.clone(), cluster)
 }
 
 /// A session planned by datafusion-distributed over `workers`, reached through `channels`.
@@ -93,20 +84,13 @@ fn distributed_context(
     runtime: Arc<RuntimeEnv>,
     workers: impl WorkerResolver + 'static,
     channels: impl ChannelResolver + Send + Sync + 'static,
-    planner: Planner,
 ) -> Result<SessionContext> {
     let one_partition_per_task = config.target_partitions() == 1;
     // The config goes in first: `with_config` after the resolvers would drop them.
     let mut builder = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
-        .with_runtime_env(runtime);
-    if let Some(planner) = planner {
-        // datafusion-distributed's planner wraps the one already set: the cache's rewrite
-        // comes first, so a served sub-plan is never sent to a worker.
-        builder = builder.with_query_planner(planner);
-    }
-    let mut builder = builder
+        .with_runtime_env(runtime)
         .with_distributed_planner()
         .with_distributed_worker_resolver(workers)
         .with_distributed_channel_resolver(channels);
