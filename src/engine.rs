@@ -252,23 +252,22 @@ impl EngineBuilder {
                     .with_default_features()
                     .with_config(config)
                     .with_runtime_env(runtime);
-                // With workers, plans holding the cache's operators made datafusion-distributed 4
-                // time out waiting for stage plans ("waiting for the plan to be set by the
-                // coordinator"; TPC-H q3, q9 and q18 on 2 workers): until that is understood
-                // the cache serves in-process engines only.
                 if let Some(cache) = &result_cache {
-                    builder = builder
-                        .with_query_planner(Arc::new(CachingQueryPlanner::new(cache.clone())));
+                    builder = builder.with_query_planner(Arc::new(CachingQueryPlanner::in_process(
+                        cache.clone(),
+                    )));
                 }
                 SessionContext::new_with_state(builder.build())
             }
             (workers, Transport::InProcess) => {
-                coordinator::in_process_context(config, runtime, workers)
+                coordinator::in_process_context(config, runtime, workers, result_cache.clone())
                     .map_err(EngineBuildError::Runtime)?
             }
             #[cfg(feature = "grpc")]
-            (workers, Transport::Grpc) => coordinator::grpc_context(config, runtime, workers)
-                .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
+            (workers, Transport::Grpc) => {
+                coordinator::grpc_context(config, runtime, workers, result_cache.clone())
+                    .map_err(|e| EngineBuildError::Workers(e.to_string()))?
+            }
             (workers, Transport::SharedMemory) => {
                 // An explicit DFSHM_WORKER still wins over this executable.
                 let self_exec = self.worker_program.is_none()
@@ -296,7 +295,7 @@ impl EngineBuilder {
                         .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
                 );
                 pool = Some(started.clone());
-                coordinator::shm_context(config, runtime, started)
+                coordinator::shm_context(config, runtime, started, result_cache.clone())
                     .map_err(EngineBuildError::Runtime)?
             }
         };

@@ -64,6 +64,17 @@ pub fn query(number: usize) -> Option<&'static str> {
     QUERIES.get(number.checked_sub(1)?).copied()
 }
 
+/// q18 with its final aggregation edited (the same joins, other aggregates): what the result
+/// cache's stage-level reuse is tested and benchmarked with.
+pub const Q18_EDITED: &str = "select c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice, \
+    avg(l_quantity) as avg_qty, count(*) as lines \
+    from customer, orders, lineitem \
+    where o_orderkey in (select l_orderkey from lineitem group by l_orderkey \
+                         having sum(l_quantity) > 300) \
+      and c_custkey = o_custkey and o_orderkey = l_orderkey \
+    group by c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice \
+    order by o_totalprice desc, o_orderdate limit 100";
+
 /// Name of the manifest that marks a completely generated data folder.
 pub const MANIFEST_FILE: &str = "_dfshm_tpch.json";
 

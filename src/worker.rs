@@ -209,6 +209,7 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
     let worker = Worker::from_session_builder(DefaultSessionBuilder.map(move |builder| {
         Ok(builder
             .with_distributed_channel_resolver(resolver.clone())
+            .with_distributed_user_codec(crate::cache::CacheCodec)
             .build())
     }))
     .with_runtime_env(runtime)

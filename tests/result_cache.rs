@@ -1,12 +1,17 @@
 //! The result cache shared by several processes: two `dfshm` shells filling the same key make
-//! one entry, a shell killed while writing leaves nothing that is ever served, and eviction by
-//! one process leaves another's mapped entry readable. Each test has a watchdog deadline.
+//! one entry, a shell killed while writing leaves nothing that is ever served, eviction by one
+//! process leaves another's mapped entry readable, and worker processes record and read stage
+//! outputs in parts. Each test has a watchdog deadline.
 
 mod common;
 
-use common::{binary, scratch, tpch_data, tpch_ddl};
+use common::{
+    assert_same_rows, binary, datafusion_oracle, oracle_answer, scratch, small_scan_partitions,
+    tpch_data,
+};
+use dfshm::cache::CacheEvent;
 use dfshm::datafusion::arrow::array::RecordBatch;
-use dfshm::{CancelToken, Engine};
+use dfshm::{CancelToken, Engine, tpch};
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -210,26 +215,75 @@ async fn eviction_by_another_process_leaves_a_mapped_entry_readable() {
     assert!(stat(&stats.stdout, "evicted") >= 1, "{stats:?}");
 }
 
-#[test]
-fn tpch_repeats_on_workers_are_equal_and_not_cached_yet() {
-    let dir = scratch();
-    let cache = dir.path().join("cache");
-    let query = dfshm::tpch::query(18).unwrap();
-    let script = dir.path().join("q18.sql");
-    std::fs::write(&script, format!("{}{query}", tpch_ddl(tpch_data()))).unwrap();
-    let run = || {
-        let mut command = dfshm(&cache, &["--workers", "2", "-f"]);
-        command.arg(&script);
-        finish(command.spawn().unwrap(), "dfshm q18")
-    };
-    let cold = run();
-    let warm = run();
-    assert!(cold.status.success() && warm.status.success(), "{cold:?}");
-    assert_eq!(cold.stdout, warm.stdout);
-    // The cache serves in-process engines only for now (see `EngineBuilder::build`).
-    assert!(
-        !String::from_utf8_lossy(&warm.stderr).contains("result cache"),
-        "{warm:?}"
-    );
-    assert!(files(&cache, ".arrow").is_empty());
+/// Runs `sql` through the cache; its rows and what the cache did.
+async fn run_traced(
+    engine: &Engine,
+    sql: &str,
+) -> (Vec<RecordBatch>, std::sync::Arc<dfshm::cache::CacheTrace>) {
+    let (stream, trace) = traced(engine, sql).await;
+    let batches = stream.map(|batch| batch.unwrap()).collect().await;
+    (batches, trace)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_worker_processes_results_and_stage_parts_are_reused_and_nothing_is_left() {
+    let outcome = tokio::time::timeout(DEADLINE, async {
+        let dir = scratch();
+        let cache = dir.path().join("cache");
+        let oracle = datafusion_oracle(tpch_data()).await;
+        let engine = Engine::builder()
+            .workers(2)
+            .worker_program(binary("dfshm-worker"))
+            .target_partitions(2)
+            .cache_dir(&cache)
+            .build()
+            .unwrap();
+        let engine = small_scan_partitions(engine).await;
+        tpch::register_tables(&engine, tpch_data()).await.unwrap();
+        let q18 = tpch::query(18).unwrap();
+
+        let (cold, trace) = run_traced(&engine, q18).await;
+        assert_same_rows("q18", &oracle_answer(&oracle, q18).await, &cold, true);
+        let events = trace.events();
+        assert!(!trace.served_from_cache(), "{events:?}");
+        assert!(
+            events
+                .iter()
+                .any(|event| matches!(event, CacheEvent::SubplanRecording { .. })),
+            "{events:?}"
+        );
+        // The whole result, and the join under the partial aggregation in one part per task.
+        let stored = files(&cache, ".arrow").len();
+        assert!(stored >= 3, "{stored} entries");
+
+        let (warm, trace) = run_traced(&engine, q18).await;
+        assert!(trace.served_from_cache(), "{:?}", trace.events());
+        assert_same_rows("q18 repeated", &cold, &warm, true);
+
+        // Edited above the join: the workers read the join's parts instead of joining again.
+        let (edited, trace) = run_traced(&engine, tpch::Q18_EDITED).await;
+        assert!(trace.reused_subplans() >= 1, "{:?}", trace.events());
+        assert_same_rows(
+            "edited q18",
+            &oracle_answer(&oracle, tpch::Q18_EDITED).await,
+            &edited,
+            true,
+        );
+        let analyze = format!("explain analyze {}", tpch::Q18_EDITED);
+        let (explained, _) = run_traced(&engine, &analyze).await;
+        let text = dfshm::datafusion::arrow::util::pretty::pretty_format_batches(&explained)
+            .unwrap()
+            .to_string();
+        assert!(
+            text.contains("CachedScanExec: sub-plan of") && text.contains(" parts, rows="),
+            "{text}"
+        );
+
+        // Pins last as long as their query; no temporary file outlives its writer.
+        drop(engine);
+        assert_eq!(files(&cache.join("pins"), ".pin"), Vec::<PathBuf>::new());
+        assert_eq!(files(&cache, ".tmp"), Vec::<PathBuf>::new());
+    })
+    .await;
+    outcome.expect("the test outlived its watchdog");
 }

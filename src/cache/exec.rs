@@ -1,40 +1,31 @@
-//! Where the cache meets DataFusion: a query planner that looks every cut point of a physical
-//! plan up in the cache, a leaf that serves a stored entry ([`CachedScanExec`]) and a pass-through
-//! operator that records a sub-plan's output as it streams by ([`CacheRecordExec`]).
+//! Where the cache meets DataFusion's planning: two query planners that look every cut point of
+//! a physical plan up in the cache, serving hits with [`CachedScanExec`] and recording misses with
+//! [`CacheRecordExec`].
 //!
-//! Cut points are the whole plan and the inputs of its top stage: walking down from the root
-//! (through the root's own exchange), the inputs of aggregations and the first exchanges met, so
-//! that an edited final aggregation still finds its input. Sub-plans that are only scans (with
-//! filters and projections) are not worth storing and are left alone. The engine installs the
-//! planner for in-process engines only (see `EngineBuilder::build`).
+//! [`ResultPlanner`] runs first: DataFusion's planner, then the whole result's lookup. With
+//! worker processes, datafusion-distributed's planner runs next and cuts the plan into stages.
+//! [`CachingQueryPlanner`] runs last, over the plan that will run: walking down from the root
+//! (through its own exchanges, and into worker stages), the inputs of aggregations and the first
+//! exchanges met are cut points, so that an edited final aggregation still finds its input.
+//! Sub-plans that are only scans (with filters and projections) are not worth storing.
 
-use super::entry::{self, Entry, EntryWriter};
+use super::entry::Entry;
 use super::key::{self, Reuse};
+use super::ops::{CacheRecordExec, CachedScanExec, Recording, part_key};
 use super::{Counter, KeyLock, Lookup, ResultCache};
 use async_trait::async_trait;
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::QueryPlanner;
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
-use datafusion::physical_plan::analyze::AnalyzeExec;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion::physical_plan::memory::MemoryStream;
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
-    ReplaceChildrenOptions,
-};
+use datafusion::physical_plan::{ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
-use futures::StreamExt;
+use datafusion_distributed::{DistributedExec, NetworkBoundaryExt};
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -86,6 +77,8 @@ pub struct CacheTrace {
     /// Set before planning: why this query must bypass the cache (judged on the plan before
     /// the optimizer folded stable functions away).
     bypass: Option<String>,
+    /// Left by the first half of the cache's planning for the second.
+    pending: Mutex<Option<Pending>>,
 }
 
 impl CacheTrace {
@@ -94,6 +87,7 @@ impl CacheTrace {
         CacheTrace {
             events: Mutex::default(),
             bypass,
+            pending: Mutex::default(),
         }
     }
 
@@ -122,18 +116,90 @@ impl CacheTrace {
     fn push(&self, event: CacheEvent) {
         self.events.lock().push(event);
     }
+
+    fn set_pending(&self, pending: Pending) {
+        *self.pending.lock() = Some(pending);
+    }
+
+    fn take_pending(&self) -> Option<Pending> {
+        self.pending.lock().take()
+    }
 }
 
-/// DataFusion's physical planner followed by the cache's rewrite (in-process engines only; see
-/// `EngineBuilder::build`).
+/// What the first half of the cache's planning ([`ResultPlanner`]) leaves the second
+/// ([`CachingQueryPlanner`]) in the query's [`CacheTrace`].
 #[derive(Debug)]
-pub(crate) struct CachingQueryPlanner {
+pub(super) enum Pending {
+    /// The whole result missed: record it (holding its key's lock) and look for cut points
+    /// below it.
+    Record {
+        prefix: Vec<u8>,
+        key: Vec<u8>,
+        name: String,
+        lock: KeyLock,
+    },
+    /// Only cut points below the root: EXPLAIN ANALYZE, or a whole plan that cannot be keyed.
+    Cuts { prefix: Vec<u8>, analyze: bool },
+}
+
+/// The first half of the cache's planning: DataFusion's physical planner, then the lookup of
+/// the whole result. A hit becomes a [`CachedScanExec`] leaf, which datafusion-distributed (when
+/// it plans next) leaves in the coordinator; a miss is left to [`CachingQueryPlanner`].
+///
+/// Queries are cached only when run through `Engine::execute_stream`, which attaches a
+/// [`CacheTrace`] (it judges volatile functions before the optimizer folds them away).
+#[derive(Debug)]
+pub(crate) struct ResultPlanner {
     cache: Arc<ResultCache>,
 }
 
+impl ResultPlanner {
+    pub(crate) fn new(cache: Arc<ResultCache>) -> ResultPlanner {
+        ResultPlanner { cache }
+    }
+}
+
+#[async_trait]
+impl QueryPlanner for ResultPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = DefaultPhysicalPlanner::default()
+            .create_physical_plan(logical_plan, session)
+            .await?;
+        match session.config().get_extension::<CacheTrace>() {
+            Some(trace) => look_up(&self.cache, plan, logical_plan, session, &trace).await,
+            None => Ok(plan),
+        }
+    }
+}
+
+/// The second half: runs `inner` (a [`ResultPlanner`], or datafusion-distributed's planner
+/// around one), then serves or records the cut points of the plan it made, stage by stage.
+#[derive(Debug)]
+pub(crate) struct CachingQueryPlanner {
+    cache: Arc<ResultCache>,
+    inner: Arc<dyn QueryPlanner + Send + Sync>,
+}
+
 impl CachingQueryPlanner {
-    pub(crate) fn new(cache: Arc<ResultCache>) -> CachingQueryPlanner {
-        CachingQueryPlanner { cache }
+    /// The cache's planner for an engine without workers.
+    pub(crate) fn in_process(cache: Arc<ResultCache>) -> CachingQueryPlanner {
+        CachingQueryPlanner {
+            inner: Arc::new(ResultPlanner::new(cache.clone())),
+            cache,
+        }
+    }
+
+    /// The cache's planner around `inner`, a distributed planner whose own inner planner is a
+    /// [`ResultPlanner`] of the same cache.
+    pub(crate) fn around(
+        cache: Arc<ResultCache>,
+        inner: Arc<dyn QueryPlanner + Send + Sync>,
+    ) -> CachingQueryPlanner {
+        CachingQueryPlanner { cache, inner }
     }
 }
 
@@ -144,20 +210,46 @@ impl QueryPlanner for CachingQueryPlanner {
         logical_plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = DefaultPhysicalPlanner::default()
-            .create_physical_plan(logical_plan, session)
-            .await?;
-        let trace = session
-            .config()
-            .get_extension::<CacheTrace>()
-            .unwrap_or_default();
-        rewrite(&self.cache, plan, logical_plan, session, &trace).await
+        let plan = self.inner.create_physical_plan(logical_plan, session).await?;
+        let Some(trace) = session.config().get_extension::<CacheTrace>() else {
+            return Ok(plan);
+        };
+        let Some(pending) = trace.take_pending() else {
+            return Ok(plan);
+        };
+        match pending {
+            Pending::Record {
+                prefix,
+                key,
+                name,
+                lock,
+            } => {
+                let plan = Cuts::new(&self.cache, &prefix, &trace).below_root(plan)?;
+                let recording = Recording::new(&self.cache, key, name, 1, &plan, self.cache.max_bytes);
+                Ok(CacheRecordExec::wrap(plan, recording.holding(lock), false))
+            }
+            Pending::Cuts { prefix, analyze } => {
+                let cuts = Cuts::new(&self.cache, &prefix, &trace);
+                if !analyze {
+                    return cuts.below_root(plan);
+                }
+                // `AnalyzeExec`, or datafusion-distributed's version of it, over the query.
+                let [input] = plan.children()[..] else {
+                    return Ok(plan);
+                };
+                let input = cuts.below_root(input.clone())?;
+                plan.replace_children(
+                    vec![input],
+                    ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+                )
+            }
+        }
     }
 }
 
-/// Puts the cache into `plan`: serves cut points that have entries and records those that
-/// do not.
-async fn rewrite(
+/// Looks the whole result of `plan` up: a hit is served; otherwise what the second half must do
+/// is left in `trace`.
+async fn look_up(
     cache: &Arc<ResultCache>,
     plan: Arc<dyn ExecutionPlan>,
     logical: &LogicalPlan,
@@ -189,43 +281,40 @@ async fn rewrite(
             return Ok(plan);
         }
     };
-    let cuts = Cuts {
-        cache,
-        prefix: &prefix,
-        trace,
-    };
     if analyze {
-        let plan = without_dynamic_filters(plan, full_logical, session).await;
-        let Some(analyze_exec) = plan.downcast_ref::<AnalyzeExec>() else {
-            return Ok(plan);
-        };
-        let input = cuts.below_root(analyze_exec.input().clone())?;
-        return plan.replace_children(
-            vec![input],
-            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-        );
+        trace.set_pending(Pending::Cuts {
+            prefix,
+            analyze: true,
+        });
+        return Ok(without_dynamic_filters(plan, full_logical, session).await);
     }
     let key = match key::plan_key(&prefix, &plan, true) {
         Ok(key) => key,
         Err(reuse) => {
             bypass(describe(&reuse));
             // Parts of the plan may still be reusable.
-            return cuts.below_root(plan);
+            trace.set_pending(Pending::Cuts {
+                prefix,
+                analyze: false,
+            });
+            return Ok(without_dynamic_filters(plan, logical, session).await);
         }
     };
     let name = key::entry_name(&key);
     let lock_path = cache.lock_path(&name);
     let mut lock = None;
-    loop {
+    let lock = loop {
         match cache.lookup(&name, &key) {
             Lookup::Hit(entry) => {
-                if let Some(served) = serve(&plan, entry.clone(), &name, false) {
-                    cache.count(Counter::Hits);
-                    trace.push(CacheEvent::Hit {
-                        entry: name,
-                        rows: entry.rows,
-                    });
-                    return Ok(served);
+                let rows = entry.rows;
+                match CachedScanExec::whole_result(&plan, entry, name.clone()) {
+                    Some(served) => {
+                        cache.count(Counter::Hits);
+                        trace.push(CacheEvent::Hit { entry: name, rows });
+                        return Ok(served);
+                    }
+                    // Stored for other fields: recorded again below.
+                    None => log::warn!("cache entry {name} does not have the plan's shape"),
                 }
             }
             Lookup::Collision => {
@@ -238,20 +327,24 @@ async fn rewrite(
             }),
             Lookup::Miss => {}
         }
-        if lock.is_some() {
-            break;
+        if let Some(lock) = lock {
+            break lock;
         }
         // Another process computing the same key holds the lock; wait for it, then look again
         // (it may have stored the entry, or given up).
         lock = Some(super::lock(&lock_path).await.map_err(io_error)?);
-    }
+    };
     cache.count(Counter::Misses);
     trace.push(CacheEvent::Recording {
         entry: name.clone(),
     });
-    let plan = without_dynamic_filters(plan, logical, session).await;
-    let plan = cuts.below_root(plan)?;
-    Ok(record(cache, plan, key, name, lock, cache.max_bytes, false))
+    trace.set_pending(Pending::Record {
+        prefix,
+        key,
+        name,
+        lock,
+    });
+    Ok(without_dynamic_filters(plan, logical, session).await)
 }
 
 /// `plan` planned again with dynamic filters off, if it has any.
@@ -307,45 +400,116 @@ fn describe(reuse: &Reuse) -> String {
     }
 }
 
-fn io_error(error: std::io::Error) -> DataFusionError {
+pub(super) fn io_error(error: std::io::Error) -> DataFusionError {
     DataFusionError::External(
         format!("result cache: {error}; check the cache folder or run with --no-cache").into(),
     )
 }
 
-/// Is `plan` an exchange: where DataFusion (and so datafusion-distributed) cuts stages.
+/// Is `plan` an exchange: where DataFusion and datafusion-distributed cut stages.
 fn is_exchange(plan: &dyn ExecutionPlan) -> bool {
     plan.downcast_ref::<RepartitionExec>().is_some()
         || plan.downcast_ref::<CoalescePartitionsExec>().is_some()
         || plan.downcast_ref::<SortPreservingMergeExec>().is_some()
+        || plan.is_network_boundary()
+}
+
+/// Whether the exchange `plan` only splits a partial aggregation from its final part: through
+/// any exchanges under it, the first operator is a partial aggregation.
+fn over_partial_aggregate(plan: &dyn ExecutionPlan) -> bool {
+    let mut node = plan;
+    loop {
+        let [child] = node.children()[..] else {
+            return false;
+        };
+        if is_exchange(child.as_ref()) {
+            node = child.as_ref();
+            continue;
+        }
+        return child
+            .downcast_ref::<AggregateExec>()
+            .is_some_and(|aggregate| matches!(aggregate.mode(), AggregateMode::Partial));
+    }
 }
 
 /// Where the cut points of one query are looked up: the cache, the query's key prefix and its
 /// trace.
+///
+/// In a distributed plan the walk goes down through network boundaries into worker stages,
+/// tracking how many tasks run the stage it is in: a cut point there is stored as one entry per
+/// task (each worker records its own part), and served only when every part is present.
 struct Cuts<'a> {
     cache: &'a Arc<ResultCache>,
     prefix: &'a [u8],
     trace: &'a CacheTrace,
 }
 
-impl Cuts<'_> {
-    /// Serves or records the cut points below the top of `plan` (the whole plan is keyed
-    /// apart); the root's own exchange belongs to the top.
-    fn below_root(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
-        if is_exchange(plan.as_ref()) {
-            self.children(plan)
-        } else {
-            self.cut(plan)
+/// Where in a distributed plan the walk is: how many tasks run the current stage, and whether
+/// it runs on workers (its operators then travel through [`super::codec::CacheCodec`]).
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    tasks: usize,
+    remote: bool,
+}
+
+const COORDINATOR: Place = Place {
+    tasks: 1,
+    remote: false,
+};
+
+impl<'a> Cuts<'a> {
+    fn new(cache: &'a Arc<ResultCache>, prefix: &'a [u8], trace: &'a CacheTrace) -> Cuts<'a> {
+        Cuts {
+            cache,
+            prefix,
+            trace,
         }
     }
 
-    /// Applies [`Cuts::cut`] to each child of `plan`.
-    fn children(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    /// Serves or records the cut points below the top of `plan` (the whole plan is keyed
+    /// apart): the root's own exchanges, and datafusion-distributed's wrapper, belong to the top.
+    fn below_root(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.top(plan, COORDINATOR)
+    }
+
+    fn top(&self, plan: Arc<dyn ExecutionPlan>, place: Place) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(distributed) = plan.downcast_ref::<DistributedExec>() {
+            // With `distributed.dynamic_task_count` the stages are only cut at run time:
+            // nothing of the cache may be inside then.
+            let staged = distributed.children()[0]
+                .exists(|node| Ok(node.is_network_boundary()))
+                .unwrap_or(false);
+            return match staged {
+                true => self.children(plan, place, Self::top),
+                false => Ok(plan),
+            };
+        }
+        if is_exchange(plan.as_ref()) && plan.children().len() == 1 {
+            self.children(plan, place, Self::top)
+        } else {
+            self.cut(plan, place)
+        }
+    }
+
+    /// Applies `walk` to each child of `plan`, entering a network boundary's input stage.
+    fn children(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        place: Place,
+        walk: fn(&Self, Arc<dyn ExecutionPlan>, Place) -> Result<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let place = match plan.as_network_boundary() {
+            Some(boundary) => Place {
+                tasks: boundary.input_stage().task_count(),
+                remote: true,
+            },
+            None => place,
+        };
         let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
         let mut changed = false;
         let mut new_children = Vec::with_capacity(children.len());
         for child in children {
-            let new_child = self.cut(child.clone())?;
+            let new_child = walk(self, child.clone(), place)?;
             changed |= !Arc::ptr_eq(&new_child, &child);
             new_children.push(new_child);
         }
@@ -361,14 +525,19 @@ impl Cuts<'_> {
     /// Walking down the top stage: the input of an aggregation is a cut point (an edited
     /// aggregation still finds it), and so is the first exchange met, unless it only splits a
     /// partial aggregation from its final part.
-    fn cut(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn cut(&self, plan: Arc<dyn ExecutionPlan>, place: Place) -> Result<Arc<dyn ExecutionPlan>> {
+        // Its children run on task subsets of their own: the stage's task count says nothing
+        // about how many parts a cut point inside would have.
+        if plan.name() == "ChildrenIsolatorUnionExec" {
+            return Ok(plan);
+        }
         if let Some(aggregate) = plan.downcast_ref::<AggregateExec>()
             && matches!(
                 aggregate.mode(),
                 AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned
             )
         {
-            let served = self.subplan(aggregate.input().clone())?;
+            let served = self.subplan(aggregate.input().clone(), place)?;
             if Arc::ptr_eq(&served, aggregate.input()) {
                 return Ok(plan);
             }
@@ -378,47 +547,34 @@ impl Cuts<'_> {
             );
         }
         if is_exchange(plan.as_ref()) {
-            let over_partial = plan.children()[0]
-                .downcast_ref::<AggregateExec>()
-                .is_some_and(|aggregate| matches!(aggregate.mode(), AggregateMode::Partial));
-            return if over_partial {
-                self.children(plan)
+            return if over_partial_aggregate(plan.as_ref()) {
+                self.children(plan, place, Self::cut)
             } else {
-                self.subplan(plan)
+                self.subplan(plan, place)
             };
         }
-        self.children(plan)
+        self.children(plan, place, Self::cut)
     }
 
-    /// Serves the sub-plan `plan` from its entry, or records it if no other process is.
-    fn subplan(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    /// Serves the sub-plan `plan` from its entries, or records it if no other process is.
+    fn subplan(&self, plan: Arc<dyn ExecutionPlan>, place: Place) -> Result<Arc<dyn ExecutionPlan>> {
         if !worth_keeping(plan.as_ref()) {
             return Ok(plan);
         }
         let Ok(key) = key::plan_key(self.prefix, &plan, false) else {
             // An unversioned or accumulating input, or a dynamic filter from above: look for
             // smaller cut points inside.
-            return self.children(plan);
+            return self.children(plan, place, Self::cut);
         };
         let name = key::entry_name(&key);
         let operator = plan.name().to_string();
-        match self.cache.lookup(&name, &key) {
-            Lookup::Hit(entry) => {
-                if let Some(served) = serve(&plan, entry, &name, true) {
-                    self.cache.count(Counter::ReusedSubplans);
-                    self.trace.push(CacheEvent::SubplanReused {
-                        entry: name,
-                        operator,
-                    });
-                    return Ok(served);
-                }
-            }
-            Lookup::Collision => return Ok(plan),
-            Lookup::Dropped(reason) => self.trace.push(CacheEvent::DroppedCorrupt {
-                entry: name.clone(),
-                reason,
-            }),
-            Lookup::Miss => {}
+        if let Some(served) = self.serve(&plan, &key, &name, place) {
+            self.cache.count(Counter::ReusedSubplans);
+            self.trace.push(CacheEvent::SubplanReused {
+                entry: name,
+                operator,
+            });
+            return Ok(served);
         }
         // Never wait here: another process is computing it, and waiting on several sub-plan locks
         // could deadlock two queries.
@@ -431,16 +587,63 @@ impl Cuts<'_> {
         });
         // A stage output larger than an eighth of the cap is not worth keeping.
         let budget = self.cache.max_bytes / 8;
-        Ok(record(
-            self.cache,
+        let recording = Recording::new(self.cache, key, name, place.tasks, &plan, budget);
+        Ok(CacheRecordExec::wrap(plan, recording.holding(lock), true))
+    }
+
+    /// A leaf serving the stored parts of `plan` (one per task of its stage), if every part is
+    /// there, intact and of `plan`'s shape.
+    fn serve(
+        &self,
+        plan: &Arc<dyn ExecutionPlan>,
+        key: &[u8],
+        name: &str,
+        place: Place,
+    ) -> Option<Arc<dyn ExecutionPlan>> {
+        let mut entries = Vec::with_capacity(place.tasks);
+        for task in 0..place.tasks {
+            let part_key = part_key(key, task, place.tasks);
+            let part = key::entry_name(&part_key);
+            match self.cache.lookup(&part, &part_key) {
+                Lookup::Hit(entry) if has_shape(&entry, plan) => entries.push((part, entry)),
+                Lookup::Hit(_) => {
+                    log::warn!("cache entry {part} does not have the plan's shape; recomputing");
+                    return None;
+                }
+                Lookup::Dropped(reason) => {
+                    self.trace.push(CacheEvent::DroppedCorrupt {
+                        entry: part,
+                        reason,
+                    });
+                    return None;
+                }
+                Lookup::Miss | Lookup::Collision => return None,
+            }
+        }
+        if !place.remote {
+            let (_, entry) = entries.pop()?;
+            return Some(CachedScanExec::mapped(plan, entry, name.to_string()));
+        }
+        // Workers open the parts by path: pin them so that eviction cannot take them first.
+        let mut pins = Vec::with_capacity(entries.len());
+        for (part, _) in &entries {
+            pins.push(self.cache.pin(part)?);
+        }
+        let entries: Vec<Arc<Entry>> = entries.into_iter().map(|(_, entry)| entry).collect();
+        Some(CachedScanExec::pinned(
             plan,
             key,
-            name,
-            Some(lock),
-            budget,
-            true,
+            name.to_string(),
+            pins,
+            &entries,
         ))
     }
+}
+
+/// Whether `entry` has `plan`'s partitions and fields.
+fn has_shape(entry: &Entry, plan: &Arc<dyn ExecutionPlan>) -> bool {
+    entry.partitions.len() == plan.properties().partitioning.partition_count()
+        && entry.schema.fields() == plan.schema().fields()
 }
 
 /// Whether a sub-plan does enough work to be worth storing: a join, an aggregation, a sort or a
@@ -454,360 +657,4 @@ fn worth_keeping(plan: &dyn ExecutionPlan) -> bool {
             .children()
             .into_iter()
             .any(|child| worth_keeping(child.as_ref()))
-}
-
-/// A leaf serving `entry` in place of `plan`, if the entry has `plan`'s shape.
-fn serve(
-    plan: &Arc<dyn ExecutionPlan>,
-    entry: Arc<Entry>,
-    name: &str,
-    subplan: bool,
-) -> Option<Arc<dyn ExecutionPlan>> {
-    let properties = plan.properties().clone();
-    let shape_matches = entry.partitions.len() == properties.partitioning.partition_count()
-        && entry.schema.fields() == plan.schema().fields();
-    if !shape_matches {
-        log::warn!("cache entry {name} does not have the plan's shape; recomputing");
-        return None;
-    }
-    Some(Arc::new(CachedScanExec {
-        entry,
-        name: name.to_string(),
-        schema: plan.schema(),
-        operator: plan.name().to_string(),
-        subplan,
-        properties,
-        metrics: ExecutionPlanMetricsSet::new(),
-    }))
-}
-
-fn record(
-    cache: &Arc<ResultCache>,
-    plan: Arc<dyn ExecutionPlan>,
-    key: Vec<u8>,
-    name: String,
-    lock: Option<KeyLock>,
-    budget: u64,
-    subplan: bool,
-) -> Arc<dyn ExecutionPlan> {
-    let partitions = plan.properties().partitioning.partition_count();
-    let recording = Arc::new(Recording {
-        cache: cache.clone(),
-        name,
-        key,
-        partitions,
-        budget,
-        state: Mutex::new(RecordState {
-            writer: None,
-            started: vec![false; partitions],
-            remaining: partitions,
-            aborted: false,
-            lock,
-        }),
-    });
-    Arc::new(CacheRecordExec {
-        input: plan.clone(),
-        recording,
-        subplan,
-        properties: plan.properties().clone(),
-        metrics: ExecutionPlanMetricsSet::new(),
-    })
-}
-
-/// A leaf that serves a stored entry: each output partition streams its batches straight from
-/// the mapped file.
-#[derive(Debug)]
-pub struct CachedScanExec {
-    entry: Arc<Entry>,
-    name: String,
-    schema: SchemaRef,
-    operator: String,
-    subplan: bool,
-    properties: Arc<PlanProperties>,
-    metrics: ExecutionPlanMetricsSet,
-}
-
-impl DisplayAs for CachedScanExec {
-    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(
-            f,
-            "CachedScanExec: {} of {} reused from cache entry {}, rows={}, bytes={}",
-            if self.subplan { "sub-plan" } else { "result" },
-            self.operator,
-            &self.name[..16],
-            self.entry.rows,
-            self.entry.bytes
-        )
-    }
-}
-
-impl ExecutionPlan for CachedScanExec {
-    fn name(&self) -> &str {
-        "CachedScanExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        Vec::new()
-    }
-
-    fn apply_expressions(
-        &self,
-        _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        _: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        _context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let batches = self.entry.partitions.get(partition).ok_or_else(|| {
-            DataFusionError::Internal(format!("cache entry has no partition {partition}"))
-        })?;
-        let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
-        rows.add(batches.iter().map(RecordBatch::num_rows).sum());
-        Ok(Box::pin(MemoryStream::try_new(
-            batches.clone(),
-            self.schema.clone(),
-            None,
-        )?))
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
-}
-
-/// Passes its input through unchanged while writing it to a new entry, which is kept only if
-/// every output partition ran to its end.
-#[derive(Debug)]
-pub struct CacheRecordExec {
-    input: Arc<dyn ExecutionPlan>,
-    recording: Arc<Recording>,
-    subplan: bool,
-    properties: Arc<PlanProperties>,
-    metrics: ExecutionPlanMetricsSet,
-}
-
-#[derive(Debug)]
-struct Recording {
-    cache: Arc<ResultCache>,
-    name: String,
-    key: Vec<u8>,
-    partitions: usize,
-    budget: u64,
-    state: Mutex<RecordState>,
-}
-
-#[derive(Debug)]
-struct RecordState {
-    writer: Option<EntryWriter>,
-    started: Vec<bool>,
-    remaining: usize,
-    aborted: bool,
-    /// The key's lock, held until the entry is stored or given up.
-    lock: Option<KeyLock>,
-}
-
-impl RecordState {
-    fn abort(&mut self) {
-        self.aborted = true;
-        self.writer = None;
-        self.lock = None;
-    }
-}
-
-impl Recording {
-    /// A writer for this entry's temporary file; `None` (logged) if it cannot be created.
-    fn create_writer(&self, schema: &SchemaRef) -> Option<EntryWriter> {
-        let temp = self.cache.dir.join(entry::temp_name(&self.name));
-        EntryWriter::create(temp, schema, self.partitions)
-            .inspect_err(|error| log::warn!("cannot write cache entry {}: {error}", self.name))
-            .ok()
-    }
-
-    fn start(&self, partition: usize) {
-        let mut state = self.state.lock();
-        match state.started.get_mut(partition) {
-            Some(started) if !*started => *started = true,
-            // A partition run twice (or one out of range) cannot be recorded faithfully.
-            _ => state.abort(),
-        }
-    }
-
-    fn write(&self, partition: usize, batch: &RecordBatch) {
-        let mut state = self.state.lock();
-        if state.aborted {
-            return;
-        }
-        if state.writer.is_none() {
-            match self.create_writer(&batch.schema()) {
-                Some(writer) => state.writer = Some(writer),
-                None => return state.abort(),
-            }
-        }
-        let writer = state.writer.as_mut().expect("created above");
-        if let Err(error) = writer.write(partition, batch) {
-            log::warn!("cannot write cache entry {}: {error}", self.name);
-            return state.abort();
-        }
-        if writer.bytes() > self.budget {
-            state.abort();
-        }
-    }
-
-    /// Partition `partition` ended: with an error (`ok == false`) the entry is given up; after
-    /// the last partition it is committed.
-    fn finish(&self, ok: bool, schema: &SchemaRef) {
-        let mut state = self.state.lock();
-        if state.aborted {
-            return;
-        }
-        if !ok {
-            return state.abort();
-        }
-        state.remaining -= 1;
-        if state.remaining > 0 {
-            return;
-        }
-        // An empty result has no writer yet.
-        let Some(writer) = state.writer.take().or_else(|| self.create_writer(schema)) else {
-            return state.abort();
-        };
-        let path = self.cache.entry_path(&self.name);
-        match writer.commit(&self.key, &path) {
-            Ok(bytes) => self.cache.committed(&self.name, bytes),
-            Err(error) => log::warn!("cannot store cache entry {}: {error}", self.name),
-        }
-        state.abort();
-    }
-}
-
-impl DisplayAs for CacheRecordExec {
-    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(
-            f,
-            "CacheRecordExec: recording {} into cache entry {}",
-            if self.subplan { "sub-plan" } else { "result" },
-            &self.recording.name[..16]
-        )
-    }
-}
-
-impl ExecutionPlan for CacheRecordExec {
-    fn name(&self) -> &str {
-        "CacheRecordExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn apply_expressions(
-        &self,
-        _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        vec![false]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = children.swap_remove(0);
-        // The entry must have the partitions the plan was keyed with; if distribution changed
-        // them, pass through without recording.
-        if input.properties().partitioning.partition_count() != self.recording.partitions {
-            self.recording.state.lock().abort();
-        }
-        Ok(Arc::new(CacheRecordExec {
-            properties: input.properties().clone(),
-            input,
-            recording: self.recording.clone(),
-            subplan: self.subplan,
-            metrics: ExecutionPlanMetricsSet::new(),
-        }))
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let recording = self.recording.clone();
-        recording.start(partition);
-        let schema = self.input.schema();
-        let input = self.input.execute(partition, context)?;
-        let guard = Arc::new(FinishGuard {
-            recording: recording.clone(),
-            schema: schema.clone(),
-            done: Mutex::new(false),
-        });
-        let end = guard.clone();
-        let stream = input
-            .map(move |item| {
-                match &item {
-                    Ok(batch) => recording.write(partition, batch),
-                    Err(_) => guard.finish(false),
-                }
-                item
-            })
-            .chain(futures::stream::poll_fn(move |_| {
-                end.finish(true);
-                std::task::Poll::Ready(None)
-            }));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
-}
-
-/// Ends one partition's recording exactly once: at the end of its stream, at its first error,
-/// or (as a failure) when the stream is dropped early.
-struct FinishGuard {
-    recording: Arc<Recording>,
-    schema: SchemaRef,
-    done: Mutex<bool>,
-}
-
-impl FinishGuard {
-    fn finish(&self, ok: bool) {
-        let mut done = self.done.lock();
-        if !*done {
-            *done = true;
-            self.recording.finish(ok, &self.schema);
-        }
-    }
-}
-
-impl Drop for FinishGuard {
-    fn drop(&mut self) {
-        self.finish(false);
-    }
 }

@@ -26,13 +26,14 @@ use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::physical_plan::recursive_query::RecursiveQueryExec;
 use datafusion::physical_plan::work_table::WorkTableExec;
 use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan};
+use datafusion_distributed::{DistributedLeafExec, NetworkBoundaryExt};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Bumped whenever the encoding below changes, so that old entries are never matched.
-const KEY_FORMAT: &str = "dfshm result cache key v1";
+const KEY_FORMAT: &str = "dfshm result cache key v2";
 
 /// Whether an operator's output may be stored and served again: an explicit property of every
 /// operator, decided here in one place.
@@ -50,6 +51,14 @@ pub enum Reuse {
 
 /// The reuse property of one operator (its inputs are judged separately).
 pub fn reuse_property(plan: &dyn ExecutionPlan) -> Reuse {
+    // datafusion-distributed's per-task copies of a leaf: as reusable as every copy.
+    if let Some(leaf) = plan.downcast_ref::<DistributedLeafExec>() {
+        return std::iter::once(leaf.original())
+            .chain(leaf.variants())
+            .map(|copy| reuse_property(copy.as_ref()))
+            .find(|reuse| *reuse != Reuse::Reusable)
+            .unwrap_or(Reuse::Reusable);
+    }
     if plan.downcast_ref::<WorkTableExec>().is_some()
         || plan.downcast_ref::<RecursiveQueryExec>().is_some()
     {
@@ -269,21 +278,20 @@ fn encode(
         Reuse::Reusable => {}
         other => return Err(other),
     }
-    if let Some(source) = plan.downcast_ref::<DataSourceExec>() {
-        let source: &dyn std::any::Any = source.data_source().as_ref();
-        if let Some(config) = source.downcast_ref::<FileScanConfig>() {
-            for group in &config.file_groups {
-                for file in group.iter() {
-                    files.push(PathBuf::from("/").join(file.object_meta.location.as_ref()));
-                }
-            }
-        }
+    scanned_files(plan.as_ref(), files);
+    let mut display = Verbose(plan.as_ref()).to_string();
+    // A stage's number depends on the rest of the query ("[Stage 3] => NetworkShuffleExec: …"),
+    // not on what the boundary reads: an edited query renumbers stages it still shares.
+    if plan.as_ref().is_network_boundary()
+        && let Some((_, rest)) = display.split_once("] => ")
+    {
+        display = rest.to_string();
     }
     let _ = writeln!(
         out,
         "{depth} {} | {} | partitions={} | {}",
         plan.name(),
-        Verbose(plan.as_ref()).to_string().replace('\n', "\\n"),
+        display.replace('\n', "\\n"),
         plan.properties().output_partitioning().partition_count(),
         canonical_schema(&plan.schema())
     );
@@ -291,6 +299,27 @@ fn encode(
         encode(child, depth + 1, out, files)?;
     }
     Ok(())
+}
+
+/// Adds the files `plan` scans (a file source, or each task's copy of one) to `files`.
+fn scanned_files(plan: &dyn ExecutionPlan, files: &mut Vec<PathBuf>) {
+    if let Some(leaf) = plan.downcast_ref::<DistributedLeafExec>() {
+        for copy in std::iter::once(leaf.original()).chain(leaf.variants()) {
+            scanned_files(copy.as_ref(), files);
+        }
+        return;
+    }
+    let Some(source) = plan.downcast_ref::<DataSourceExec>() else {
+        return;
+    };
+    let source: &dyn std::any::Any = source.data_source().as_ref();
+    if let Some(config) = source.downcast_ref::<FileScanConfig>() {
+        for group in &config.file_groups {
+            for file in group.iter() {
+                files.push(PathBuf::from("/").join(file.object_meta.location.as_ref()));
+            }
+        }
+    }
 }
 
 /// A schema as text with its metadata maps in sorted order.

@@ -5,17 +5,22 @@
 //! - [`key`] encodes plans and input versions and decides what may be cached.
 //! - [`entry`] writes and reads one entry file (temp file + rename, checksum, zero-copy mmap).
 //! - [`index`] orders entries by last use for eviction.
-//! - [`exec`] holds the operators that serve (`CachedScanExec`) and record (`CacheRecordExec`)
-//!   entries, and the query planner that puts them into plans.
+//! - [`ops`] holds the operators that serve (`CachedScanExec`) and record (`CacheRecordExec`)
+//!   entries, whole or in one part per task of a worker stage.
+//! - [`exec`] holds the query planners that put them into plans, before and after
+//!   datafusion-distributed cuts stages.
+//! - [`codec`] sends them to worker processes inside stage plans.
 //!
 //! Several processes may share one folder: entries are immutable once renamed into place, a
 //! per-key `flock` keeps two processes from computing the same entry, readers take no lock, and
 //! eviction only unlinks.
 
+mod codec;
 mod entry;
 mod exec;
 mod index;
 pub mod key;
+mod ops;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -25,7 +30,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub(crate) use exec::CachingQueryPlanner;
+pub(crate) use codec::CacheCodec;
+pub(crate) use exec::{CachingQueryPlanner, ResultPlanner};
 pub use exec::{CacheEvent, CacheTrace};
 pub use key::{Reuse, reuse_property};
 
@@ -35,6 +41,7 @@ pub const DEFAULT_CACHE_MAX_BYTES: u64 = 1 << 30;
 const ENTRY_SUFFIX: &str = ".arrow";
 const STATS_FILE: &str = "stats";
 const LOCKS: &str = "locks";
+const PINS: &str = "pins";
 /// Counters kept in the stats file, in order.
 const COUNTERS: usize = 6;
 
@@ -104,6 +111,7 @@ impl ResultCache {
         let dir = dir.into();
         create_private_dir(&dir)?;
         create_private_dir(&dir.join(LOCKS))?;
+        create_private_dir(&dir.join(PINS))?;
         let cache = ResultCache {
             dir,
             max_bytes,
@@ -205,27 +213,28 @@ impl ResultCache {
         Ok(entries)
     }
 
-    /// Removes temporary files whose writing process is gone.
+    /// Removes the temporary files and pins of processes that are gone.
     fn sweep_dead_writers(&self) -> std::io::Result<()> {
-        for item in std::fs::read_dir(&self.dir)? {
-            let item = item?;
-            let name = item.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if !name.ends_with(entry::TEMP_SUFFIX) {
-                continue;
-            }
-            let pid = name
-                .split('.')
-                .nth(1)
-                .and_then(|pid| pid.parse::<i32>().ok());
-            if pid.is_none_or(|pid| !process_alive(pid)) {
-                remove_if_present(&item.path())?;
-            }
-        }
-        Ok(())
+        sweep_dead(&self.dir, entry::TEMP_SUFFIX)?;
+        sweep_dead(&self.dir.join(PINS), PIN_SUFFIX)
     }
 
-    /// Evicts least-recently-used entries until the folder fits the cap, keeping `keep`.
+    /// Hard-links entry `name` under `pins/`, so that a worker process can still open it by
+    /// that path after eviction unlinked the entry. The link goes when the returned pin drops
+    /// (or, if this process dies, at the next sweep). `None` if the entry is gone.
+    fn pin(&self, name: &str) -> Option<Pin> {
+        static NONCE: AtomicU64 = AtomicU64::new(0);
+        let path = self.dir.join(PINS).join(format!(
+            "{name}.{}.{}{PIN_SUFFIX}",
+            std::process::id(),
+            NONCE.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::hard_link(self.entry_path(name), &path)
+            .inspect_err(|error| log::debug!("cannot pin cache entry {name}: {error}"))
+            .ok()?;
+        Some(Pin { path })
+    }
+
     fn evict(&self, keep: &str) {
         let Ok(entries) = self.list_entries() else {
             return;
@@ -284,6 +293,57 @@ impl ResultCache {
 
 /// Decodes `bytes` as an entry file, ignoring the outcome: the fuzz target's entry point
 /// (`fuzz/fuzz_targets/cache_entry.rs`). Returns the rows decoded, if the bytes were an entry.
+/// The cache in folder `dir`, opened once per process: worker processes record and serve stage
+/// outputs in the folder their coordinator named.
+fn shared(dir: &Path, max_bytes: u64) -> std::io::Result<Arc<ResultCache>> {
+    static OPENED: std::sync::Mutex<Vec<Arc<ResultCache>>> = std::sync::Mutex::new(Vec::new());
+    let mut opened = OPENED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(cache) = opened
+        .iter()
+        .find(|cache| cache.dir == dir && cache.max_bytes == max_bytes)
+    {
+        return Ok(cache.clone());
+    }
+    let cache = Arc::new(ResultCache::open(dir, max_bytes)?);
+    opened.push(cache.clone());
+    Ok(cache)
+}
+
+const PIN_SUFFIX: &str = ".pin";
+
+/// A hard link keeping one entry's file reachable by path for the length of a query.
+#[derive(Debug)]
+struct Pin {
+    path: PathBuf,
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let _ = remove_if_present(&self.path);
+    }
+}
+
+/// Removes the files in `dir` ending in `suffix` whose names carry (after the first dot) the
+/// id of a process that is gone.
+fn sweep_dead(dir: &Path, suffix: &str) -> std::io::Result<()> {
+    for item in std::fs::read_dir(dir)? {
+        let item = item?;
+        let name = item.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.ends_with(suffix) {
+            continue;
+        }
+        let pid = name
+            .split('.')
+            .nth(1)
+            .and_then(|pid| pid.parse::<i32>().ok());
+        if pid.is_none_or(|pid| !process_alive(pid)) {
+            remove_if_present(&item.path())?;
+        }
+    }
+    Ok(())
+}
+
 #[doc(hidden)]
 pub fn fuzz_decode_entry(bytes: &[u8]) -> Option<usize> {
     let buffer = datafusion::arrow::buffer::Buffer::from_vec(bytes.to_vec());

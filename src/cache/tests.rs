@@ -456,3 +456,150 @@ fn sample_entry() -> Vec<u8> {
         })
         .clone()
 }
+
+/// A two-column batch of `rows` rows starting at `first`.
+fn numbers(first: i64, rows: i64) -> RecordBatch {
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+    let values: Vec<i64> = (first..first + rows).collect();
+    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values))]).unwrap()
+}
+
+/// A task context of task `index` of `count`, as a worker sets it.
+fn task_context(index: usize, count: usize) -> Arc<datafusion::execution::TaskContext> {
+    let config = datafusion::prelude::SessionConfig::new().with_extension(Arc::new(
+        datafusion_distributed::DistributedTaskContext {
+            task_index: index,
+            task_count: count,
+        },
+    ));
+    Arc::new(datafusion::execution::TaskContext::default().with_session_config(config))
+}
+
+/// The rows of every partition of `plan` run as task `index` of `count`.
+async fn collect_task(plan: &Arc<dyn ExecutionPlan>, index: usize, count: usize) -> Vec<i64> {
+    use datafusion::arrow::array::Int64Array;
+    let mut values = Vec::new();
+    for partition in 0..plan.properties().partitioning.partition_count() {
+        let mut stream = plan.execute(partition, task_context(index, count)).unwrap();
+        while let Some(batch) = stream.next().await {
+            let batch = batch.unwrap();
+            let column = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            values.extend(column.values().iter().copied());
+        }
+    }
+    values
+}
+
+/// `plan` sent through the cache's codec, as a worker receives it.
+fn round_trip(plan: &Arc<dyn ExecutionPlan>, inputs: &[Arc<dyn ExecutionPlan>]) -> Arc<dyn ExecutionPlan> {
+    use datafusion_proto::physical_plan::{DefaultPhysicalProtoConverter, PhysicalExtensionCodec};
+    let mut buf = Vec::new();
+    CacheCodec
+        .try_encode(plan.clone(), &mut buf, &DefaultPhysicalProtoConverter {})
+        .unwrap();
+    CacheCodec
+        .try_decode(
+            &buf,
+            inputs,
+            &datafusion::execution::TaskContext::default(),
+            &DefaultPhysicalProtoConverter {},
+        )
+        .unwrap()
+}
+
+/// A leaf of two partitions holding `batches[p]` in partition `p`.
+fn memory_plan(batches: Vec<RecordBatch>) -> Arc<dyn ExecutionPlan> {
+    use datafusion::datasource::memory::MemorySourceConfig;
+    let schema = batches[0].schema();
+    let partitions: Vec<Vec<RecordBatch>> = batches.into_iter().map(|batch| vec![batch]).collect();
+    MemorySourceConfig::try_new_exec(&partitions, schema, None).unwrap()
+}
+
+use datafusion::physical_plan::ExecutionPlan;
+
+#[tokio::test]
+async fn worker_tasks_record_their_own_parts_and_read_them_back_through_pins() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Arc::new(ResultCache::open(dir.path(), 1 << 30).unwrap());
+    let key = b"stage key".to_vec();
+    let name = key::entry_name(&key);
+    // Task t's partitions hold the numbers 10t.. (two partitions of two rows each).
+    let task_plan = |task: i64| memory_plan(vec![numbers(10 * task, 2), numbers(10 * task + 2, 2)]);
+
+    // Each worker records its part of a stage run by two tasks.
+    for task in 0..2 {
+        let plan = task_plan(task as i64);
+        let recording = ops::Recording::new(&cache, key.clone(), name.clone(), 2, &plan, u64::MAX);
+        let planned = ops::CacheRecordExec::wrap(plan.clone(), recording, true);
+        let on_worker = round_trip(&planned, &[plan]);
+        assert_eq!(on_worker.name(), "CacheRecordExec");
+        let values = collect_task(&on_worker, task, 2).await;
+        assert_eq!(values, (10 * task as i64..10 * task as i64 + 4).collect::<Vec<_>>());
+    }
+    // A task of a stage planned with another task count records nothing.
+    let plan = task_plan(5);
+    let recording = ops::Recording::new(&cache, b"other".to_vec(), "x".repeat(64), 2, &plan, u64::MAX);
+    collect_task(&ops::CacheRecordExec::wrap(plan, recording, true), 0, 3).await;
+    assert_eq!(entry_files(dir.path()).len(), 2);
+
+    // The coordinator finds both parts, pins them and sends the scan to the workers.
+    let mut pins = Vec::new();
+    let mut entries = Vec::new();
+    for task in 0..2 {
+        let part_key = ops::part_key(&key, task, 2);
+        let part = key::entry_name(&part_key);
+        let Lookup::Hit(entry) = cache.lookup(&part, &part_key) else {
+            panic!("part {task} was not stored");
+        };
+        entries.push(entry);
+        pins.push(cache.pin(&part).unwrap());
+    }
+    let shape = task_plan(0);
+    let planned = ops::CachedScanExec::pinned(&shape, &key, name.clone(), pins, &entries);
+    let on_worker = round_trip(&planned, &[]);
+    // Eviction unlinks the entries; the pinned files still serve this query.
+    cache.clear().unwrap();
+    assert!(entry_files(dir.path()).is_empty());
+    assert_eq!(collect_task(&on_worker, 1, 2).await, vec![10, 11, 12, 13]);
+    assert_eq!(collect_task(&on_worker, 0, 2).await, vec![10, 11, 12, 13], "opened once per task");
+    let other_task = round_trip(&planned, &[]);
+    assert_eq!(collect_task(&other_task, 0, 2).await, vec![0, 1, 2, 3]);
+    // The pins go with the coordinator's plan.
+    let pins_dir = dir.path().join(PINS);
+    assert_eq!(std::fs::read_dir(&pins_dir).unwrap().count(), 2);
+    drop(planned);
+    assert_eq!(std::fs::read_dir(&pins_dir).unwrap().count(), 0);
+}
+
+#[test]
+fn a_scan_mapped_by_the_coordinator_is_never_sent_to_a_worker() {
+    use datafusion_proto::physical_plan::{DefaultPhysicalProtoConverter, PhysicalExtensionCodec};
+    let bytes = sample_entry();
+    let entry = Arc::new(
+        entry::decode(datafusion::arrow::buffer::Buffer::from_vec(bytes), Some(b"key")).unwrap(),
+    );
+    let shape = memory_plan(entry.partitions.iter().map(|batches| batches[0].clone()).collect());
+    let mapped = ops::CachedScanExec::mapped(&shape, entry, "0".repeat(64));
+    let error = CacheCodec
+        .try_encode(mapped, &mut Vec::new(), &DefaultPhysicalProtoConverter {})
+        .unwrap_err();
+    assert!(error.to_string().contains("cannot be sent to a worker"), "{error}");
+}
+
+#[test]
+fn dead_coordinators_pins_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(PINS)).unwrap();
+    let dead = dir.path().join(PINS).join(format!("abc.2147483647.0{PIN_SUFFIX}"));
+    let live = dir
+        .path()
+        .join(PINS)
+        .join(format!("abc.{}.0{PIN_SUFFIX}", std::process::id()));
+    std::fs::write(&dead, b"entry").unwrap();
+    std::fs::write(&live, b"entry").unwrap();
+    ResultCache::open(dir.path(), 1 << 20).unwrap();
+    assert!(!dead.exists());
+    assert!(live.exists());
+}

@@ -7,7 +7,9 @@
 
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion_distributed::{Worker, WorkerResolver};
+use datafusion_distributed::{
+    DefaultSessionBuilder, DistributedExt, MappedWorkerSessionBuilderExt, Worker, WorkerResolver,
+};
 use std::sync::Arc;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -54,7 +56,14 @@ impl GrpcCluster {
                 runtime.block_on(async move {
                     let mut servers = tokio::task::JoinSet::new();
                     for listener in listeners {
-                        let worker = Worker::default().with_runtime_env(runtime_env.clone());
+                        // The result cache's operators reach workers inside stage plans.
+                        let sessions = DefaultSessionBuilder.map(|builder| {
+                            Ok(builder
+                                .with_distributed_user_codec(crate::cache::CacheCodec)
+                                .build())
+                        });
+                        let worker = Worker::from_session_builder(sessions)
+                            .with_runtime_env(runtime_env.clone());
                         let mut stop = stop.clone();
                         servers.spawn(async move {
                             listener.set_nonblocking(true)?;

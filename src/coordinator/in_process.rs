@@ -63,6 +63,7 @@ impl InProcessCluster {
                     Worker::from_session_builder(DefaultSessionBuilder.map(move |builder| {
                         Ok(builder
                             .with_distributed_channel_resolver(resolver.clone())
+                            .with_distributed_user_codec(crate::cache::CacheCodec)
                             .build())
                     }))
                     .with_runtime_env(runtime.clone())

@@ -25,15 +25,6 @@ pub struct CacheArgs {
     iterations: u64,
 }
 
-/// q18 with its final aggregation edited: the same join, other aggregates.
-const Q18_EDITED: &str = "select c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice, \
-    avg(l_quantity) as avg_qty, count(*) as lines \
-    from customer, orders, lineitem \
-    where o_orderkey in (select l_orderkey from lineitem group by l_orderkey \
-                         having sum(l_quantity) > 300) \
-      and c_custkey = o_custkey and o_orderkey = l_orderkey \
-    group by c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice \
-    order by o_totalprice desc, o_orderdate limit 100";
 
 pub async fn run(args: CacheArgs) -> Result<(), String> {
     let data = cache_dir(args.sf);
@@ -112,7 +103,7 @@ async fn measure(
     for _ in 0..args.iterations {
         clear()?;
         alone.push(
-            timed(&engine, Q18_EDITED)
+            timed(&engine, tpch::Q18_EDITED)
                 .await
                 .map_err(|e| e.to_string())?
                 .0,
@@ -121,7 +112,7 @@ async fn measure(
         timed(&engine, q18).await.map_err(|e| e.to_string())?;
         let reused_before = cache.stats().map_err(|e| e.to_string())?.reused_subplans;
         after.push(
-            timed(&engine, Q18_EDITED)
+            timed(&engine, tpch::Q18_EDITED)
                 .await
                 .map_err(|e| e.to_string())?
                 .0,

@@ -112,6 +112,7 @@ async fn route_partition_matches_the_requests_of_real_planned_queries() {
         Arc::new(RuntimeEnv::default()),
         3,
         Some(observe(log.clone())),
+        None,
     )
     .unwrap();
     ctx.sql("set distributed.file_scan_config_bytes_per_partition = 16384")
