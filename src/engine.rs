@@ -114,7 +114,9 @@ impl EngineBuilder {
     }
 
     /// Folder of the result cache; created (mode 0700) when the engine is built. Without one,
-    /// nothing is cached. Several engines and processes may share a folder.
+    /// nothing is cached. Several engines and processes may share a folder. Queries run through
+    /// [`Engine::execute_stream`] are cached (whole results, and stage outputs on workers too);
+    /// a `DataFrame` collected directly is always computed.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
         self
@@ -253,9 +255,9 @@ impl EngineBuilder {
                     .with_config(config)
                     .with_runtime_env(runtime);
                 if let Some(cache) = &result_cache {
-                    builder = builder.with_query_planner(Arc::new(CachingQueryPlanner::in_process(
-                        cache.clone(),
-                    )));
+                    builder = builder.with_query_planner(Arc::new(
+                        CachingQueryPlanner::in_process(cache.clone()),
+                    ));
                 }
                 SessionContext::new_with_state(builder.build())
             }

@@ -13,9 +13,17 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+/// A cache home of this test binary's own, so that the shell's default result cache folder is
+/// never the user's.
+fn cache_home() -> &'static std::path::Path {
+    static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    HOME.get_or_init(common::scratch).path()
+}
+
 /// Runs `dfshm` with `args` and `stdin`, killing it if it outlives a generous watchdog deadline.
 fn dfshm(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(binary("dfshm"))
+        .env("XDG_CACHE_HOME", cache_home())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -210,7 +210,10 @@ impl QueryPlanner for CachingQueryPlanner {
         logical_plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = self.inner.create_physical_plan(logical_plan, session).await?;
+        let plan = self
+            .inner
+            .create_physical_plan(logical_plan, session)
+            .await?;
         let Some(trace) = session.config().get_extension::<CacheTrace>() else {
             return Ok(plan);
         };
@@ -225,7 +228,8 @@ impl QueryPlanner for CachingQueryPlanner {
                 lock,
             } => {
                 let plan = Cuts::new(&self.cache, &prefix, &trace).below_root(plan)?;
-                let recording = Recording::new(&self.cache, key, name, 1, &plan, self.cache.max_bytes);
+                let recording =
+                    Recording::new(&self.cache, key, name, 1, &plan, self.cache.max_bytes);
                 Ok(CacheRecordExec::wrap(plan, recording.holding(lock), false))
             }
             Pending::Cuts { prefix, analyze } => {
@@ -452,6 +456,14 @@ struct Place {
     remote: bool,
 }
 
+/// How [`Cuts::children`] goes on below a node: still at the top ([`Cuts::top`]) or looking for
+/// cut points ([`Cuts::cut`]).
+#[derive(Debug, Clone, Copy)]
+enum Walk {
+    Top,
+    Cut,
+}
+
 const COORDINATOR: Place = Place {
     tasks: 1,
     remote: false,
@@ -480,12 +492,12 @@ impl<'a> Cuts<'a> {
                 .exists(|node| Ok(node.is_network_boundary()))
                 .unwrap_or(false);
             return match staged {
-                true => self.children(plan, place, Self::top),
+                true => self.children(plan, place, Walk::Top),
                 false => Ok(plan),
             };
         }
         if is_exchange(plan.as_ref()) && plan.children().len() == 1 {
-            self.children(plan, place, Self::top)
+            self.children(plan, place, Walk::Top)
         } else {
             self.cut(plan, place)
         }
@@ -496,7 +508,7 @@ impl<'a> Cuts<'a> {
         &self,
         plan: Arc<dyn ExecutionPlan>,
         place: Place,
-        walk: fn(&Self, Arc<dyn ExecutionPlan>, Place) -> Result<Arc<dyn ExecutionPlan>>,
+        walk: Walk,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let place = match plan.as_network_boundary() {
             Some(boundary) => Place {
@@ -509,7 +521,10 @@ impl<'a> Cuts<'a> {
         let mut changed = false;
         let mut new_children = Vec::with_capacity(children.len());
         for child in children {
-            let new_child = walk(self, child.clone(), place)?;
+            let new_child = match walk {
+                Walk::Top => self.top(child.clone(), place)?,
+                Walk::Cut => self.cut(child.clone(), place)?,
+            };
             changed |= !Arc::ptr_eq(&new_child, &child);
             new_children.push(new_child);
         }
@@ -548,23 +563,27 @@ impl<'a> Cuts<'a> {
         }
         if is_exchange(plan.as_ref()) {
             return if over_partial_aggregate(plan.as_ref()) {
-                self.children(plan, place, Self::cut)
+                self.children(plan, place, Walk::Cut)
             } else {
                 self.subplan(plan, place)
             };
         }
-        self.children(plan, place, Self::cut)
+        self.children(plan, place, Walk::Cut)
     }
 
     /// Serves the sub-plan `plan` from its entries, or records it if no other process is.
-    fn subplan(&self, plan: Arc<dyn ExecutionPlan>, place: Place) -> Result<Arc<dyn ExecutionPlan>> {
+    fn subplan(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        place: Place,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         if !worth_keeping(plan.as_ref()) {
             return Ok(plan);
         }
         let Ok(key) = key::plan_key(self.prefix, &plan, false) else {
             // An unversioned or accumulating input, or a dynamic filter from above: look for
             // smaller cut points inside.
-            return self.children(plan, place, Self::cut);
+            return self.children(plan, place, Walk::Cut);
         };
         let name = key::entry_name(&key);
         let operator = plan.name().to_string();

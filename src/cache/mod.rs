@@ -31,8 +31,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub(crate) use codec::CacheCodec;
-pub(crate) use exec::{CachingQueryPlanner, ResultPlanner};
 pub use exec::{CacheEvent, CacheTrace};
+pub(crate) use exec::{CachingQueryPlanner, ResultPlanner};
 pub use key::{Reuse, reuse_property};
 
 /// The default size cap of a cache folder.
@@ -297,7 +297,9 @@ impl ResultCache {
 /// outputs in the folder their coordinator named.
 fn shared(dir: &Path, max_bytes: u64) -> std::io::Result<Arc<ResultCache>> {
     static OPENED: std::sync::Mutex<Vec<Arc<ResultCache>>> = std::sync::Mutex::new(Vec::new());
-    let mut opened = OPENED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut opened = OPENED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(cache) = opened
         .iter()
         .find(|cache| cache.dir == dir && cache.max_bytes == max_bytes)

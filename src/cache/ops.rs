@@ -102,7 +102,14 @@ impl CachedScanExec {
             true => plan.properties().clone(),
             false => plain_properties(plan.schema(), partitions),
         };
-        Some(Self::new(plan, Source::Mapped(entry.clone()), name, false, properties, &[entry]))
+        Some(Self::serving(
+            plan,
+            Source::Mapped(entry.clone()),
+            name,
+            false,
+            properties,
+            &[entry],
+        ))
     }
 
     /// Serves sub-plan `plan` from `entry`, mapped by this process.
@@ -112,7 +119,14 @@ impl CachedScanExec {
         name: String,
     ) -> Arc<dyn ExecutionPlan> {
         let properties = plan.properties().clone();
-        Self::new(plan, Source::Mapped(entry.clone()), name, true, properties, &[entry])
+        Self::serving(
+            plan,
+            Source::Mapped(entry.clone()),
+            name,
+            true,
+            properties,
+            &[entry],
+        )
     }
 
     /// Serves sub-plan `plan` of a worker stage from the parts `entries`, one per task, which
@@ -131,10 +145,10 @@ impl CachedScanExec {
             opened: Mutex::new(None),
         };
         let properties = plan.properties().clone();
-        Self::new(plan, Source::Parts(parts), name, true, properties, entries)
+        Self::serving(plan, Source::Parts(parts), name, true, properties, entries)
     }
 
-    fn new(
+    fn serving(
         plan: &Arc<dyn ExecutionPlan>,
         source: Source,
         name: String,

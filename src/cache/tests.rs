@@ -485,7 +485,11 @@ async fn collect_task(plan: &Arc<dyn ExecutionPlan>, index: usize, count: usize)
         let mut stream = plan.execute(partition, task_context(index, count)).unwrap();
         while let Some(batch) = stream.next().await {
             let batch = batch.unwrap();
-            let column = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            let column = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
             values.extend(column.values().iter().copied());
         }
     }
@@ -493,7 +497,10 @@ async fn collect_task(plan: &Arc<dyn ExecutionPlan>, index: usize, count: usize)
 }
 
 /// `plan` sent through the cache's codec, as a worker receives it.
-fn round_trip(plan: &Arc<dyn ExecutionPlan>, inputs: &[Arc<dyn ExecutionPlan>]) -> Arc<dyn ExecutionPlan> {
+fn round_trip(
+    plan: &Arc<dyn ExecutionPlan>,
+    inputs: &[Arc<dyn ExecutionPlan>],
+) -> Arc<dyn ExecutionPlan> {
     use datafusion_proto::physical_plan::{DefaultPhysicalProtoConverter, PhysicalExtensionCodec};
     let mut buf = Vec::new();
     CacheCodec
@@ -536,11 +543,21 @@ async fn worker_tasks_record_their_own_parts_and_read_them_back_through_pins() {
         let on_worker = round_trip(&planned, &[plan]);
         assert_eq!(on_worker.name(), "CacheRecordExec");
         let values = collect_task(&on_worker, task, 2).await;
-        assert_eq!(values, (10 * task as i64..10 * task as i64 + 4).collect::<Vec<_>>());
+        assert_eq!(
+            values,
+            (10 * task as i64..10 * task as i64 + 4).collect::<Vec<_>>()
+        );
     }
     // A task of a stage planned with another task count records nothing.
     let plan = task_plan(5);
-    let recording = ops::Recording::new(&cache, b"other".to_vec(), "x".repeat(64), 2, &plan, u64::MAX);
+    let recording = ops::Recording::new(
+        &cache,
+        b"other".to_vec(),
+        "x".repeat(64),
+        2,
+        &plan,
+        u64::MAX,
+    );
     collect_task(&ops::CacheRecordExec::wrap(plan, recording, true), 0, 3).await;
     assert_eq!(entry_files(dir.path()).len(), 2);
 
@@ -563,7 +580,11 @@ async fn worker_tasks_record_their_own_parts_and_read_them_back_through_pins() {
     cache.clear().unwrap();
     assert!(entry_files(dir.path()).is_empty());
     assert_eq!(collect_task(&on_worker, 1, 2).await, vec![10, 11, 12, 13]);
-    assert_eq!(collect_task(&on_worker, 0, 2).await, vec![10, 11, 12, 13], "opened once per task");
+    assert_eq!(
+        collect_task(&on_worker, 0, 2).await,
+        vec![10, 11, 12, 13],
+        "opened once per task"
+    );
     let other_task = round_trip(&planned, &[]);
     assert_eq!(collect_task(&other_task, 0, 2).await, vec![0, 1, 2, 3]);
     // The pins go with the coordinator's plan.
@@ -578,21 +599,37 @@ fn a_scan_mapped_by_the_coordinator_is_never_sent_to_a_worker() {
     use datafusion_proto::physical_plan::{DefaultPhysicalProtoConverter, PhysicalExtensionCodec};
     let bytes = sample_entry();
     let entry = Arc::new(
-        entry::decode(datafusion::arrow::buffer::Buffer::from_vec(bytes), Some(b"key")).unwrap(),
+        entry::decode(
+            datafusion::arrow::buffer::Buffer::from_vec(bytes),
+            Some(b"key"),
+        )
+        .unwrap(),
     );
-    let shape = memory_plan(entry.partitions.iter().map(|batches| batches[0].clone()).collect());
+    let shape = memory_plan(
+        entry
+            .partitions
+            .iter()
+            .map(|batches| batches[0].clone())
+            .collect(),
+    );
     let mapped = ops::CachedScanExec::mapped(&shape, entry, "0".repeat(64));
     let error = CacheCodec
         .try_encode(mapped, &mut Vec::new(), &DefaultPhysicalProtoConverter {})
         .unwrap_err();
-    assert!(error.to_string().contains("cannot be sent to a worker"), "{error}");
+    assert!(
+        error.to_string().contains("cannot be sent to a worker"),
+        "{error}"
+    );
 }
 
 #[test]
 fn dead_coordinators_pins_are_swept() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join(PINS)).unwrap();
-    let dead = dir.path().join(PINS).join(format!("abc.2147483647.0{PIN_SUFFIX}"));
+    let dead = dir
+        .path()
+        .join(PINS)
+        .join(format!("abc.2147483647.0{PIN_SUFFIX}"));
     let live = dir
         .path()
         .join(PINS)

@@ -11,6 +11,7 @@ mod in_process;
 mod pool;
 mod routing;
 
+use crate::cache::{CacheCodec, CachingQueryPlanner, ResultCache, ResultPlanner};
 use datafusion::error::Result;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
@@ -18,7 +19,6 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_distributed::{
     ChannelResolver, DistributedExt, SessionStateBuilderExt, WorkerResolver,
 };
-use crate::cache::{CacheCodec, CachingQueryPlanner, ResultCache, ResultPlanner};
 use in_process::{ClusterResolver, InProcessCluster, Observer};
 use std::sync::Arc;
 

@@ -25,7 +25,6 @@ pub struct CacheArgs {
     iterations: u64,
 }
 
-
 pub async fn run(args: CacheArgs) -> Result<(), String> {
     let data = cache_dir(args.sf);
     generate(args.sf, &data)?;
