@@ -404,7 +404,7 @@ fn describe(reuse: &Reuse) -> String {
     }
 }
 
-pub(super) fn io_error(error: std::io::Error) -> DataFusionError {
+fn io_error(error: std::io::Error) -> DataFusionError {
     DataFusionError::External(
         format!("result cache: {error}; check the cache folder or run with --no-cache").into(),
     )
