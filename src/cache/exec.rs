@@ -484,6 +484,7 @@ impl<'a> Cuts<'a> {
         self.top(plan, COORDINATOR)
     }
 
+    /// Passes `DistributedExec` and single-input exchanges at the top, then looks for cut points.
     fn top(&self, plan: Arc<dyn ExecutionPlan>, place: Place) -> Result<Arc<dyn ExecutionPlan>> {
         if let Some(distributed) = plan.downcast_ref::<DistributedExec>() {
             // With `distributed.dynamic_task_count` the stages are only cut at run time:

@@ -235,6 +235,7 @@ impl ResultCache {
         Some(Pin { path })
     }
 
+    /// Evicts least-recently-used entries until the folder fits the cap, keeping `keep`.
     fn evict(&self, keep: &str) {
         let Ok(entries) = self.list_entries() else {
             return;
@@ -291,8 +292,6 @@ impl ResultCache {
     }
 }
 
-/// Decodes `bytes` as an entry file, ignoring the outcome: the fuzz target's entry point
-/// (`fuzz/fuzz_targets/cache_entry.rs`). Returns the rows decoded, if the bytes were an entry.
 /// The cache in folder `dir`, opened once per process: worker processes record and serve stage
 /// outputs in the folder their coordinator named.
 fn shared(dir: &Path, max_bytes: u64) -> std::io::Result<Arc<ResultCache>> {
@@ -346,6 +345,8 @@ fn sweep_dead(dir: &Path, suffix: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Decodes `bytes` as an entry file, ignoring the outcome: the fuzz target's entry point
+/// (`fuzz/fuzz_targets/cache_entry.rs`). Returns the rows decoded, if the bytes were an entry.
 #[doc(hidden)]
 pub fn fuzz_decode_entry(bytes: &[u8]) -> Option<usize> {
     let buffer = datafusion::arrow::buffer::Buffer::from_vec(bytes.to_vec());
