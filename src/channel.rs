@@ -49,11 +49,32 @@ pub(crate) const SCHEME: &str = "dfshm";
 /// Default data bytes of one execute-task ring.
 pub(crate) const DEFAULT_RING_BYTES: usize = 4 << 20;
 
+/// What the process that started the workers knows of how one ended: its exit status and the
+/// last lines it wrote to stderr (a panic message, an allocator's complaint). Errors about a lost
+/// worker say it, instead of only what broke on this side.
+pub(crate) trait WorkerObituaries: Send + Sync + std::fmt::Debug {
+    /// How the worker listening at `host` ended, if it has (waiting briefly for its last words).
+    fn obituary(&self, host: &str) -> Option<String>;
+}
+
+/// The obituaries a channel consults; never part of an address's identity.
+#[derive(Debug, Clone, Default)]
+struct Obituaries(Option<Arc<dyn WorkerObituaries>>);
+
+impl PartialEq for Obituaries {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Obituaries {}
+
 /// Where a worker listens, parsed from its URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WorkerAddress {
     host: String,
     slot: usize,
+    obituaries: Obituaries,
 }
 
 impl WorkerAddress {
@@ -62,6 +83,7 @@ impl WorkerAddress {
         WorkerAddress {
             host: format!("w{slot}-g{generation}-{pid}-{nonce}"),
             slot,
+            obituaries: Obituaries::default(),
         }
     }
 
@@ -83,7 +105,26 @@ impl WorkerAddress {
         Ok(WorkerAddress {
             host: host.to_string(),
             slot,
+            obituaries: Obituaries::default(),
         })
+    }
+
+    /// The host name, which is also the worker's socket name.
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `"; how the worker ended"` when the obituaries know, else nothing.
+    fn death_note(&self) -> String {
+        match self
+            .obituaries
+            .0
+            .as_ref()
+            .and_then(|o| o.obituary(&self.host))
+        {
+            Some(obituary) => format!("; {obituary}"),
+            None => String::new(),
+        }
     }
 
     pub(crate) fn url(&self) -> Url {
@@ -135,6 +176,7 @@ impl WorkerAddress {
 pub(crate) struct ShmChannelResolver {
     ring_bytes: usize,
     stall_timeout: Option<Duration>,
+    obituaries: Obituaries,
 }
 
 impl ShmChannelResolver {
@@ -144,15 +186,25 @@ impl ShmChannelResolver {
         ShmChannelResolver {
             ring_bytes,
             stall_timeout,
+            obituaries: Obituaries::default(),
         }
+    }
+
+    /// Errors about lost workers also say how they ended, from `obituaries` (the coordinator's
+    /// pool, which started them).
+    pub(crate) fn with_obituaries(mut self, obituaries: Arc<dyn WorkerObituaries>) -> Self {
+        self.obituaries = Obituaries(Some(obituaries));
+        self
     }
 }
 
 #[async_trait]
 impl ChannelResolver for ShmChannelResolver {
     async fn get_worker_client_for_url(&self, url: &Url) -> Result<Box<dyn WorkerChannel>> {
+        let mut address = WorkerAddress::from_url(url)?;
+        address.obituaries = self.obituaries.clone();
         Ok(Box::new(ShmChannel {
-            address: WorkerAddress::from_url(url)?,
+            address,
             ring_bytes: self.ring_bytes,
             stall_timeout: self.stall_timeout,
         }))
@@ -181,8 +233,9 @@ async fn next_reply(
 ) -> Result<Reply> {
     let lost = |detail: String| {
         DataFusionError::Execution(format!(
-            "lost worker {} ({detail}); it exited or was killed",
-            address.slot
+            "lost worker {} ({detail}); it exited or was killed{}",
+            address.slot,
+            address.death_note()
         ))
     };
     match wire::read_message(reader).await {
@@ -336,8 +389,9 @@ impl WorkerChannel for ShmChannel {
         // peer credentials would name the coordinator, which created the listening socket.)
         let peer = PeerProcess::watch(pid).map(Arc::new).map_err(|error| {
             DataFusionError::Execution(format!(
-                "lost worker {} (process {pid}) before its partitions arrived: {error}",
-                address.slot
+                "lost worker {} (process {pid}) before its partitions arrived: {error}{}",
+                address.slot,
+                address.death_note()
             ))
         })?;
         let reader = RingReader::new(ring.consumer(Some(peer)), DecodeMode::CopyOut);
@@ -630,9 +684,10 @@ impl Demux {
                 Ok(None) => {
                     if let Some(slot) = self.senders.iter().position(Option::is_some) {
                         let message = format!(
-                            "worker {} closed its ring before partition {} ended",
+                            "worker {} closed its ring before partition {} ended{}",
                             self.address.slot,
-                            self.start + slot
+                            self.start + slot,
+                            self.address.death_note()
                         );
                         self.fail_all(|| DataFusionError::Execution(message.clone()));
                     }
@@ -640,10 +695,11 @@ impl Demux {
                 }
                 Err(error) => {
                     let message = format!(
-                        "lost worker {} while reading partitions {}..{}: {error}",
+                        "lost worker {} while reading partitions {}..{}: {error}{}",
                         self.address.slot,
                         self.start,
-                        self.start + self.senders.len()
+                        self.start + self.senders.len(),
+                        self.address.death_note()
                     );
                     self.fail_all(|| DataFusionError::Execution(message.clone()));
                     return;

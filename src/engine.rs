@@ -15,7 +15,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::error::Result;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, Statement};
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +27,9 @@ pub enum EngineBuildError {
     /// `target_partitions(0)` was asked for.
     #[error("target partitions must be at least 1 (got 0)")]
     ZeroTargetPartitions,
+    /// `scan_bytes_per_task(0)` was asked for.
+    #[error("scan bytes per task must be at least 1 (got 0)")]
+    ZeroScanBytesPerTask,
     /// `memory_limit_bytes(0)` was asked for.
     #[error("the memory limit must be more than 0 bytes")]
     ZeroMemoryLimit,
@@ -86,6 +89,7 @@ pub struct EngineBuilder {
     ring_bytes: Option<usize>,
     worker_threads: Option<usize>,
     worker_timeout: Option<Option<Duration>>,
+    scan_bytes_per_task: Option<u64>,
     failpoint: Option<crate::worker::Failpoint>,
 }
 
@@ -196,6 +200,16 @@ impl EngineBuilder {
         self
     }
 
+    /// With workers, a file scan gets one task per this many bytes of the files it reads, up to
+    /// one task per worker; a smaller scan runs in one task
+    /// ([`DEFAULT_SCAN_BYTES_PER_TASK`](crate::DEFAULT_SCAN_BYTES_PER_TASK), 1 MiB, by default).
+    /// Setting `distributed.file_scan_config_bytes_per_partition` in a session switches to
+    /// datafusion-distributed's own rule instead.
+    pub fn scan_bytes_per_task(mut self, bytes: u64) -> Self {
+        self.scan_bytes_per_task = Some(bytes);
+        self
+    }
+
     /// Makes the first generation of worker 0 inject `failpoint` (tests of fault handling; the
     /// other workers and restarted ones are healthy).
     #[doc(hidden)]
@@ -247,6 +261,15 @@ impl EngineBuilder {
             None => None,
         };
         let runtime = runtime.build_arc().map_err(EngineBuildError::Runtime)?;
+        let sizing = match self.scan_bytes_per_task {
+            Some(0) => return Err(EngineBuildError::ZeroScanBytesPerTask),
+            Some(bytes) => coordinator::TaskSizing {
+                scan_bytes_per_task: bytes,
+            },
+            None => coordinator::TaskSizing {
+                scan_bytes_per_task: coordinator::DEFAULT_SCAN_BYTES_PER_TASK,
+            },
+        };
         let mut pool = None;
         let ctx = match (self.workers, self.transport) {
             (0, _) => {
@@ -261,13 +284,17 @@ impl EngineBuilder {
                 }
                 SessionContext::new_with_state(builder.build())
             }
-            (workers, Transport::InProcess) => {
-                coordinator::in_process_context(config, runtime, workers, result_cache.clone())
-                    .map_err(EngineBuildError::Runtime)?
-            }
+            (workers, Transport::InProcess) => coordinator::in_process_context(
+                config,
+                runtime,
+                workers,
+                result_cache.clone(),
+                sizing,
+            )
+            .map_err(EngineBuildError::Runtime)?,
             #[cfg(feature = "grpc")]
             (workers, Transport::Grpc) => {
-                coordinator::grpc_context(config, runtime, workers, result_cache.clone())
+                coordinator::grpc_context(config, runtime, workers, result_cache.clone(), sizing)
                     .map_err(|e| EngineBuildError::Workers(e.to_string()))?
             }
             (workers, Transport::SharedMemory) => {
@@ -297,7 +324,7 @@ impl EngineBuilder {
                         .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
                 );
                 pool = Some(started.clone());
-                coordinator::shm_context(config, runtime, started, result_cache.clone())
+                coordinator::shm_context(config, runtime, started, result_cache.clone(), sizing)
                     .map_err(EngineBuildError::Runtime)?
             }
         };
@@ -387,7 +414,28 @@ impl Engine {
 
     /// Plans one SQL statement; DDL runs at once, queries run when the frame is collected.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        self.ctx.sql(sql).await
+        let plan = self.ctx.state().create_logical_plan(sql).await?;
+        self.check_setting(&plan)?;
+        self.ctx.execute_logical_plan(plan).await
+    }
+
+    /// Refuses `SET distributed.*` without workers, with what to do instead of DataFusion's
+    /// "Could not find config namespace".
+    fn check_setting(&self, plan: &LogicalPlan) -> Result<()> {
+        let variable = match plan {
+            LogicalPlan::Statement(Statement::SetVariable(set)) => &set.variable,
+            LogicalPlan::Statement(Statement::ResetVariable(reset)) => &reset.variable,
+            _ => return Ok(()),
+        };
+        let namespace = variable.split('.').next().unwrap_or_default();
+        if self.workers == 0 && namespace.eq_ignore_ascii_case("distributed") {
+            return Err(DataFusionError::Plan(format!(
+                "{variable} applies only to queries on worker processes, and this engine runs \
+                 queries in-process; start it with workers (`--workers N`, \
+                 `EngineBuilder::workers`, or the ADBC option dfshm.workers) to use it"
+            )));
+        }
+        Ok(())
     }
 
     /// Splits a script of `;`-separated statements; see [`SqlStatement`].
@@ -402,6 +450,7 @@ impl Engine {
         let dialect = state.config().options().sql_parser.dialect;
         let parsed = state.sql_to_statement(statement.text(), &dialect)?;
         let plan = state.statement_to_plan(parsed).await?;
+        self.check_setting(&plan)?;
         let returns_rows = !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
         let frame = self.ctx.execute_logical_plan(plan).await?;
         Ok(if returns_rows {

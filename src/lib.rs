@@ -25,7 +25,9 @@ pub mod worker;
 
 pub use byte_size::{ByteSizeError, parse_byte_size};
 pub use cancel::{CancelToken, Cancelled, cancellable, is_cancelled};
-pub use coordinator::{Boundary, route_partition};
+pub use coordinator::{
+    Boundary, DEFAULT_SCAN_BYTES_PER_TASK, find_worker_program, route_partition, stages_on_workers,
+};
 pub use engine::{
     DEFAULT_WORKER_TIMEOUT, Engine, EngineBuildError, EngineBuilder, StatementOutcome, Transport,
 };

@@ -48,6 +48,11 @@ pub const OPTIONS: &[(&str, &str)] = &[
         "dfshm.target_partitions",
         "partitions per plan node (default: the number of cores)",
     ),
+    (
+        "dfshm.scan_bytes_per_task",
+        "with workers, a file scan gets one task per this many bytes of files it reads, up to one \
+         per worker, in bytes or with a suffix such as 1M (default: 1M)",
+    ),
 ];
 
 /// The ADBC driver: creates databases.
@@ -82,6 +87,7 @@ struct Settings {
     memory_limit: Option<usize>,
     worker_path: Option<PathBuf>,
     target_partitions: Option<usize>,
+    scan_bytes_per_task: Option<usize>,
 }
 
 impl Settings {
@@ -90,19 +96,8 @@ impl Settings {
         match name {
             "dfshm.workers" => self.workers = Some(count(name, &value, 0)?),
             "dfshm.target_partitions" => self.target_partitions = Some(count(name, &value, 1)?),
-            "dfshm.memory_limit" => {
-                let bytes = match &value {
-                    OptionValue::Int(bytes) => usize::try_from(*bytes).ok().filter(|&b| b > 0),
-                    OptionValue::String(text) => dfshm::parse_byte_size(text).ok(),
-                    _ => None,
-                };
-                self.memory_limit = Some(bytes.ok_or_else(|| {
-                    invalid_argument(format!(
-                        "dfshm.memory_limit must be a size such as 536870912, 512M or 2G; got \
-                         {value:?}"
-                    ))
-                })?);
-            }
+            "dfshm.memory_limit" => self.memory_limit = Some(size(name, &value)?),
+            "dfshm.scan_bytes_per_task" => self.scan_bytes_per_task = Some(size(name, &value)?),
             "dfshm.cache_dir" => self.cache_dir = Some(path(name, &value)?),
             "dfshm.worker_path" => self.worker_path = Some(path(name, &value)?),
             _ => {
@@ -132,6 +127,9 @@ impl Settings {
         }
         if let Some(bytes) = self.memory_limit {
             builder = builder.memory_limit_bytes(bytes);
+        }
+        if let Some(bytes) = self.scan_bytes_per_task {
+            builder = builder.scan_bytes_per_task(bytes as u64);
         }
         if let Some(dir) = &self.cache_dir {
             builder = builder.cache_dir(dir);
@@ -163,6 +161,19 @@ fn count(name: &str, value: &OptionValue, least: usize) -> Result<usize> {
     parsed.filter(|&n| n >= least && n <= 1024).ok_or_else(|| {
         invalid_argument(format!(
             "{name} must be a whole number from {least} to 1024; got {value:?}"
+        ))
+    })
+}
+
+fn size(name: &str, value: &OptionValue) -> Result<usize> {
+    let bytes = match value {
+        OptionValue::Int(bytes) => usize::try_from(*bytes).ok().filter(|&b| b > 0),
+        OptionValue::String(text) => dfshm::parse_byte_size(text).ok(),
+        _ => None,
+    };
+    bytes.ok_or_else(|| {
+        invalid_argument(format!(
+            "{name} must be a size such as 536870912, 512M or 2G; got {value:?}"
         ))
     })
 }
@@ -226,6 +237,12 @@ impl Optionable for DfshmDatabase {
                 .ok()
                 .map(|engine| engine.target_partitions().to_string()),
             "dfshm.memory_limit" => settings.memory_limit.map(|bytes| bytes.to_string()),
+            "dfshm.scan_bytes_per_task" => Some(
+                settings
+                    .scan_bytes_per_task
+                    .map_or(dfshm::DEFAULT_SCAN_BYTES_PER_TASK, |bytes| bytes as u64)
+                    .to_string(),
+            ),
             "dfshm.cache_dir" => settings.cache_dir.as_ref().map(|p| p.display().to_string()),
             "dfshm.worker_path" => settings
                 .worker_path

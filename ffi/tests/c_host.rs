@@ -25,11 +25,8 @@ fn a_c_host_linked_with_the_static_library_works_the_same() {
         scratch.path(),
         &[OsStr::new("-DDFSHM_STATIC"), archive.as_os_str()],
     );
-    let worker = common::library()
-        .parent()
-        .and_then(Path::parent)
-        .expect("profile folder")
-        .join("dfshm-worker");
+    // Linked in, the library's own file is the host's: say where the worker is.
+    let worker = common::worker_program();
     check_host(
         Command::new(&host).env("DFSHM_WORKER", worker).arg("-"),
         scratch.path(),

@@ -7,23 +7,31 @@
 
 #[cfg(feature = "grpc")]
 mod grpc;
+mod guard;
 mod in_process;
 mod pool;
 mod routing;
+mod sizing;
 
 use crate::cache::{CacheCodec, CachingQueryPlanner, ResultCache, ResultPlanner};
 use datafusion::error::Result;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_distributed::{
-    ChannelResolver, DistributedExt, SessionStateBuilderExt, WorkerResolver,
+    ChannelResolver, DistributedExt, NetworkBoundaryExt, SessionStateBuilderExt, WorkerResolver,
 };
+use guard::GuardedPlanner;
 use in_process::{ClusterResolver, InProcessCluster, Observer};
 use std::sync::Arc;
 
-pub(crate) use pool::{WORKER_ENV, WorkerPool, WorkerSettings, find_worker_program};
+pub use pool::find_worker_program;
+pub(crate) use pool::{WORKER_ENV, WorkerPool, WorkerSettings};
 pub use routing::{Boundary, route_partition};
+pub use sizing::DEFAULT_SCAN_BYTES_PER_TASK;
+pub(crate) use sizing::TaskSizing;
 
 /// A session context whose queries run as stages on `workers` datafusion-distributed gRPC
 /// workers on localhost (the baseline the shared-memory transport is compared with).
@@ -33,6 +41,7 @@ pub(crate) fn grpc_context(
     runtime: Arc<RuntimeEnv>,
     workers: usize,
     cache: Option<Arc<ResultCache>>,
+    sizing: TaskSizing,
 ) -> Result<SessionContext> {
     let cluster = grpc::GrpcCluster::start(workers, runtime.clone())
         .map_err(|error| datafusion::common::DataFusionError::External(Box::new(error)))?;
@@ -42,6 +51,7 @@ pub(crate) fn grpc_context(
         grpc::GrpcResolver(Arc::new(cluster)),
         datafusion_distributed::grpc::DefaultChannelResolver::default(),
         cache,
+        sizing,
     )
 }
 
@@ -52,12 +62,21 @@ pub(crate) fn shm_context(
     runtime: Arc<RuntimeEnv>,
     pool: Arc<WorkerPool>,
     cache: Option<Arc<ResultCache>>,
+    sizing: TaskSizing,
 ) -> Result<SessionContext> {
     let channels = crate::channel::ShmChannelResolver::new(
         pool.settings().ring_bytes,
         pool.settings().stall_timeout,
-    );
-    distributed_context(config, runtime, pool::PoolResolver(pool), channels, cache)
+    )
+    .with_obituaries(pool.clone());
+    distributed_context(
+        config,
+        runtime,
+        pool::PoolResolver(pool),
+        channels,
+        cache,
+        sizing,
+    )
 }
 
 /// A session context whose queries run as stages on `workers` in-process datafusion-distributed
@@ -67,8 +86,9 @@ pub(crate) fn in_process_context(
     runtime: Arc<RuntimeEnv>,
     workers: usize,
     cache: Option<Arc<ResultCache>>,
+    sizing: TaskSizing,
 ) -> Result<SessionContext> {
-    observed_in_process_context(config, runtime, workers, None, cache)
+    observed_in_process_context(config, runtime, workers, None, cache, sizing)
 }
 
 /// Like [`in_process_context`], calling `observer` on every `execute_task` request.
@@ -78,10 +98,11 @@ fn observed_in_process_context(
     workers: usize,
     observer: Option<Observer>,
     cache: Option<Arc<ResultCache>>,
+    sizing: TaskSizing,
 ) -> Result<SessionContext> {
     let cluster = InProcessCluster::start(workers, runtime.clone(), observer)?;
     let cluster = ClusterResolver(cluster);
-    distributed_context(config, runtime, cluster.clone(), cluster, cache)
+    distributed_context(config, runtime, cluster.clone(), cluster, cache, sizing)
 }
 
 /// A session planned by datafusion-distributed over `workers`, reached through `channels`, with
@@ -92,8 +113,12 @@ fn distributed_context(
     workers: impl WorkerResolver + 'static,
     channels: impl ChannelResolver + Send + Sync + 'static,
     cache: Option<Arc<ResultCache>>,
+    sizing: TaskSizing,
 ) -> Result<SessionContext> {
-    let one_partition_per_task = config.target_partitions() == 1;
+    let physical_scalar_subqueries = config
+        .options()
+        .optimizer
+        .enable_physical_uncorrelated_scalar_subquery;
     // The config goes in first: `with_config` after the resolvers would drop them.
     let mut builder = SessionStateBuilder::new()
         .with_default_features()
@@ -105,24 +130,46 @@ fn distributed_context(
         builder = builder.with_query_planner(Arc::new(ResultPlanner::new(cache.clone())));
     }
     builder = builder.with_distributed_planner();
-    if let Some(cache) = cache {
-        // ... and the cut points of the staged plan after.
-        let distributed = builder
-            .query_planner()
-            .take()
-            .expect("with_distributed_planner installs a planner");
-        builder =
-            builder.with_query_planner(Arc::new(CachingQueryPlanner::around(cache, distributed)));
+    // datafusion-distributed turns DataFusion's physical scalar subqueries off, so that the
+    // optimizer rewrites them into joins: such a join answers where DataFusion raises "Scalar
+    // subquery returned more than one row", and some shapes (a subquery in ORDER BY or inside
+    // an aggregate) then fail to plan. dfshm keeps the setting DataFusion has; a stage that would
+    // carry a scalar subquery's result without its `ScalarSubqueryExec` does not survive the
+    // codec, so the guard below runs that query in the coordinator.
+    if let Some(config) = builder.config() {
+        config
+            .options_mut()
+            .optimizer
+            .enable_physical_uncorrelated_scalar_subquery = physical_scalar_subqueries;
     }
+    // What datafusion-distributed plans is checked before it is sent (and run here if it
+    // cannot be sent faithfully) ...
+    let distributed = builder
+        .query_planner()
+        .take()
+        .expect("with_distributed_planner installs a planner");
+    let mut planner: Arc<dyn QueryPlanner + Send + Sync> =
+        Arc::new(GuardedPlanner::around(distributed));
+    if let Some(cache) = cache {
+        // ... and the cut points of the staged plan are served or recorded after.
+        planner = Arc::new(CachingQueryPlanner::around(cache, planner));
+    }
+    builder = builder.with_query_planner(planner);
     builder = builder
         .with_distributed_worker_resolver(workers)
         .with_distributed_channel_resolver(channels)
-        .with_distributed_user_codec(CacheCodec);
-    if one_partition_per_task {
-        // datafusion-distributed 4 plans every join as CollectLeft when tasks have one partition
-        // each, and broadcasting such a build side computes a scalar subquery (TPC-H q11, q15)
-        // once per task instead of once: wrong answers. Without broadcast joins they are right.
-        builder = builder.with_distributed_broadcast_joins(false)?;
-    }
+        .with_distributed_user_codec(CacheCodec)
+        .with_distributed_desired_task_count_handler(sizing);
     Ok(SessionContext::new_with_state(builder.build()))
+}
+
+/// The network boundaries in `plan`: each is a stage that ran (or will run) on workers. Zero
+/// means the whole plan runs in this process.
+pub fn stages_on_workers(plan: &Arc<dyn ExecutionPlan>) -> usize {
+    let own = usize::from(plan.is_network_boundary());
+    own + plan
+        .children()
+        .into_iter()
+        .map(stages_on_workers)
+        .sum::<usize>()
 }

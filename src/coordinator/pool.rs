@@ -48,6 +48,95 @@ struct Slot {
     child: Child,
     address: WorkerAddress,
     generation: u64,
+    /// The last lines the worker wrote to stderr (forwarded to ours as they come).
+    last_words: Arc<LastWords>,
+}
+
+/// The tail of a worker's stderr, kept for its obituary.
+#[derive(Debug, Default)]
+struct LastWords {
+    lines: Mutex<std::collections::VecDeque<String>>,
+    /// Set once the worker's stderr reached its end (it exited).
+    ended: std::sync::atomic::AtomicBool,
+}
+
+/// Lines of stderr an obituary quotes at most.
+const LAST_WORDS: usize = 6;
+
+impl LastWords {
+    /// Forwards `stderr` to this process's stderr line by line, keeping the last lines.
+    fn listen(self: Arc<Self>, stderr: std::process::ChildStderr, slot: usize) {
+        let spawned = std::thread::Builder::new()
+            .name(format!("dfshm-worker-{slot}-stderr"))
+            .spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    eprintln!("{line}");
+                    let mut lines = self.lines.lock();
+                    if lines.len() == LAST_WORDS {
+                        lines.pop_front();
+                    }
+                    lines.push_back(line);
+                }
+                self.ended.store(true, std::sync::atomic::Ordering::Release);
+            });
+        if let Err(error) = spawned {
+            log::warn!("cannot watch worker {slot}'s stderr: {error}");
+        }
+    }
+
+    /// The kept lines, once the stream ended or `patience` passed.
+    fn quote(&self, patience: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + patience;
+        // Acquire pairs with the Release store at the end of `listen`: every line is in.
+        while !self.ended.load(std::sync::atomic::Ordering::Acquire)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.lines.lock().iter().cloned().collect()
+    }
+}
+
+/// How a worker ended, in words: `process 123 was killed by signal 6 (SIGABRT)`, plus its last
+/// lines on stderr.
+fn obituary(
+    slot: usize,
+    pid: u32,
+    status: std::process::ExitStatus,
+    last_words: &LastWords,
+) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let how = match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal} ({})", signal_name(signal)),
+        (None, None) => status.to_string(),
+    };
+    let mut text = format!("worker {slot} (process {pid}) {how}");
+    let words = last_words.quote(Duration::from_millis(200));
+    if !words.is_empty() {
+        text.push_str("; its last words on stderr: ");
+        text.push_str(&words.join(" | "));
+    }
+    text
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL, e.g. the out-of-memory killer",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        19 => "SIGSTOP",
+        _ => "see `kill -l`",
+    }
 }
 
 /// Worker processes owned by one engine; dropping the pool kills and reaps them.
@@ -55,7 +144,12 @@ pub(crate) struct WorkerPool {
     settings: WorkerSettings,
     nonce: String,
     slots: Mutex<Vec<Slot>>,
+    /// Obituaries of workers already replaced, newest last, by socket host.
+    departed: Mutex<std::collections::VecDeque<(String, String)>>,
 }
+
+/// Obituaries of replaced workers kept for errors that arrive late.
+const DEPARTED: usize = 32;
 
 impl std::fmt::Debug for WorkerPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,6 +169,7 @@ impl WorkerPool {
             settings,
             nonce: nonce.iter().map(|b| format!("{b:02x}")).collect(),
             slots: Mutex::new(Vec::with_capacity(count)),
+            departed: Mutex::new(std::collections::VecDeque::new()),
         };
         for slot in 0..count {
             let started = pool.spawn(slot, 0)?;
@@ -118,7 +213,7 @@ impl WorkerPool {
         let child = command
             .stdin(Stdio::from(OwnedFd::from(listener)))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|error| {
                 std::io::Error::new(
@@ -129,10 +224,16 @@ impl WorkerPool {
                     ),
                 )
             })?;
+        let mut child = child;
+        let last_words = Arc::new(LastWords::default());
+        if let Some(stderr) = child.stderr.take() {
+            last_words.clone().listen(stderr, slot);
+        }
         Ok(Slot {
             child,
             address,
             generation,
+            last_words,
         })
     }
 
@@ -147,12 +248,21 @@ impl WorkerPool {
         for index in 0..slots.len() {
             let exited = match slots[index].child.try_wait() {
                 Ok(None) => None,
-                Ok(Some(status)) => Some(status.to_string()),
+                Ok(Some(status)) => {
+                    let slot = &slots[index];
+                    Some(obituary(index, slot.child.id(), status, &slot.last_words))
+                }
                 Err(error) => Some(error.to_string()),
             };
             if let Some(how) = exited {
                 let generation = slots[index].generation + 1;
-                log::warn!("worker {index} exited ({how}); starting a new one");
+                log::warn!("{how}; starting a new worker {index}");
+                let mut departed = self.departed.lock();
+                if departed.len() == DEPARTED {
+                    departed.pop_front();
+                }
+                departed.push_back((slots[index].address.host().to_string(), how));
+                drop(departed);
                 let fresh = self.spawn(index, generation).map_err(|error| {
                     DataFusionError::Execution(format!("cannot restart worker {index}: {error}"))
                 })?;
@@ -169,6 +279,51 @@ impl WorkerPool {
             .iter()
             .map(|slot| slot.child.id())
             .collect()
+    }
+}
+
+impl crate::channel::WorkerObituaries for WorkerPool {
+    fn obituary(&self, host: &str) -> Option<String> {
+        {
+            let mut slots = self.slots.lock();
+            let found = slots
+                .iter_mut()
+                .enumerate()
+                .find(|(_, slot)| slot.address.host() == host);
+            if let Some((index, slot)) = found {
+                // The caller saw the worker go: give it a moment to be reaped and its stderr to end.
+                let deadline = std::time::Instant::now() + Duration::from_millis(200);
+                loop {
+                    match slot.child.try_wait() {
+                        Ok(Some(status)) => {
+                            return Some(obituary(
+                                index,
+                                slot.child.id(),
+                                status,
+                                &slot.last_words,
+                            ));
+                        }
+                        Ok(None) if std::time::Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        Ok(None) => {
+                            return Some(format!(
+                                "worker {index} (process {}) is still running: its stream broke, \
+                                 not the process",
+                                slot.child.id()
+                            ));
+                        }
+                        Err(_) => return None,
+                    }
+                }
+            }
+        }
+        self.departed
+            .lock()
+            .iter()
+            .rev()
+            .find(|(departed, _)| departed == host)
+            .map(|(_, obituary)| obituary.clone())
     }
 }
 
@@ -194,7 +349,7 @@ impl WorkerResolver for PoolResolver {
 /// Finds the worker executable: `DFSHM_WORKER` if set, else next to `near` (default: the running
 /// executable) or one folder up, where cargo puts binaries beside the `deps` folder of test
 /// executables and libraries.
-pub(crate) fn find_worker_program(near: Option<&Path>) -> std::result::Result<PathBuf, String> {
+pub fn find_worker_program(near: Option<&Path>) -> std::result::Result<PathBuf, String> {
     if let Some(path) = std::env::var_os(WORKER_ENV) {
         let path = PathBuf::from(path);
         return if path.is_file() {

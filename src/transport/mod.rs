@@ -522,6 +522,15 @@ impl RingReader {
             }
             KIND_END => {
                 if let Some(mut decoder) = self.decoders.remove(&stream) {
+                    // Arrow's decoder emits a message whose body is empty (a batch of null-typed
+                    // columns only, or of no columns) only when it is handed more bytes; the
+                    // stream's end-of-stream marker is those bytes for the last message.
+                    let mut end = Buffer::from_slice_ref(END_OF_STREAM);
+                    while !end.is_empty() {
+                        if let Some(batch) = decoder.decode(&mut end)? {
+                            self.pending.push_back(StreamEvent::Batch { stream, batch });
+                        }
+                    }
                     decoder.finish()?;
                 }
                 self.pending.push_back(StreamEvent::End { stream });
@@ -548,6 +557,9 @@ impl StreamEvent {
         }
     }
 }
+
+/// The Arrow IPC end-of-stream marker: a continuation word and a zero length.
+const END_OF_STREAM: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
 
 /// Wraps a frame's payload as an Arrow buffer that releases the frame when dropped.
 fn frame_buffer(frame: Frame) -> Buffer {

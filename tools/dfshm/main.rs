@@ -52,6 +52,11 @@ struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     target_partitions: Option<u64>,
 
+    /// With workers, a file scan gets one task per SIZE of files it reads (up to one per worker);
+    /// smaller scans stay in one task [default: 1M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    scan_bytes_per_task: Option<usize>,
+
     /// Memory operators may use before they spill or fail, e.g. 512M or 2G [default: unbounded].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory_limit: Option<usize>,
@@ -204,6 +209,9 @@ async fn run(args: Args) -> ExitCode {
     }
     if let Some(bytes) = args.memory_limit {
         builder = builder.memory_limit_bytes(bytes);
+    }
+    if let Some(bytes) = args.scan_bytes_per_task {
+        builder = builder.scan_bytes_per_task(bytes as u64);
     }
     match args.cache_dir.clone().or_else(default_cache_dir) {
         Some(dir) => {

@@ -18,6 +18,13 @@ pub fn crate_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
+/// The `dfshm-worker` that belongs with [`library`]: found the way the driver finds it from its
+/// own file (`dladdr`), in the library's folder or one folder up, whichever folder the library
+/// came from (`target/release/` after `cargo build`, `target/release/deps/` after `cargo test`).
+pub fn worker_program() -> PathBuf {
+    dfshm::find_worker_program(Some(&library())).unwrap_or_else(|error| panic!("{error}"))
+}
+
 /// `libdfshm_ffi.so` as cargo built it for this test run.
 pub fn library() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

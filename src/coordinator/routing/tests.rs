@@ -113,6 +113,9 @@ async fn route_partition_matches_the_requests_of_real_planned_queries() {
         3,
         Some(observe(log.clone())),
         None,
+        crate::coordinator::TaskSizing {
+            scan_bytes_per_task: crate::coordinator::DEFAULT_SCAN_BYTES_PER_TASK,
+        },
     )
     .unwrap();
     ctx.sql("set distributed.file_scan_config_bytes_per_partition = 16384")
