@@ -259,6 +259,9 @@ async fn a_panicking_worker_fails_the_query_and_is_replaced() {
                    order by l_returnflag";
         let error = engine_answer(&engine, sql).await.unwrap_err().to_string();
         assert!(error.contains("worker"), "{error}");
+        // The error says what the worker died of, and its last words (the panic).
+        assert!(error.contains("SIGABRT"), "{error}");
+        assert!(error.contains("panicked"), "{error}");
         // Only worker 0's first generation has the failpoint.
         eventually("the panicked worker did not exit", SETTLE, || {
             is_dead(first[0])

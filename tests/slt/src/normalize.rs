@@ -186,8 +186,10 @@ pub fn cell_to_string(column: &ArrayRef, row: usize) -> datafusion::error::Resul
         }
         _ => {
             // DataFusion's display defaults (its `datafusion.format.*` options), not Arrow's.
-            let mut datafusion_options = datafusion::config::FormatOptions::default();
-            datafusion_options.null = NULL_STR.to_string();
+            let datafusion_options = datafusion::config::FormatOptions {
+                null: NULL_STR.to_string(),
+                ..Default::default()
+            };
             let options: FormatOptions = (&datafusion_options).try_into()?;
             ArrayFormatter::try_new(column.as_ref(), &options)?
                 .value(row)
