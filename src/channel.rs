@@ -55,6 +55,10 @@ pub(crate) const DEFAULT_RING_BYTES: usize = 4 << 20;
 pub(crate) trait WorkerObituaries: Send + Sync + std::fmt::Debug {
     /// How the worker listening at `host` ended, if it has (waiting briefly for its last words).
     fn obituary(&self, host: &str) -> Option<String>;
+
+    /// How every worker that has ended since it was started ended: an error a live worker
+    /// reports may come from losing another one.
+    fn deaths(&self) -> Vec<String>;
 }
 
 /// The obituaries a channel consults; never part of an address's identity.
@@ -156,14 +160,24 @@ impl WorkerAddress {
         DataFusionError::Execution(format!("cannot {what} worker {}: {error}", self.slot))
     }
 
-    /// An error a worker reported, named after it.
+    /// An error a worker reported, named after it, with how any worker that died meanwhile
+    /// ended (a worker fetching from a dead one only knows its connection closed).
     fn worker_error(&self, error: DataFusionError) -> DataFusionError {
+        let deaths: String = self
+            .obituaries
+            .0
+            .as_ref()
+            .map(|obituaries| obituaries.deaths())
+            .unwrap_or_default()
+            .iter()
+            .map(|death| format!("; {death}"))
+            .collect();
         match error {
-            DataFusionError::ResourcesExhausted(message) => {
-                DataFusionError::ResourcesExhausted(format!("worker {}: {message}", self.slot))
-            }
+            DataFusionError::ResourcesExhausted(message) => DataFusionError::ResourcesExhausted(
+                format!("worker {}: {message}{deaths}", self.slot),
+            ),
             other => DataFusionError::Execution(format!(
-                "worker {}: {}",
+                "worker {}: {}{deaths}",
                 self.slot,
                 other.strip_backtrace()
             )),

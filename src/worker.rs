@@ -146,8 +146,22 @@ pub fn run(listener: StdUnixListener, options: WorkerOptions) -> std::io::Result
     let report = std::panic::take_hook();
     let slot = options.slot;
     std::panic::set_hook(Box::new(move |info| {
-        eprintln!("dfshm worker {slot} panicked and exits; the coordinator starts a new one");
         report(info);
+        // Last, so that it ends the stderr lines the coordinator quotes in its error.
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|text| text.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let place = info
+            .location()
+            .map(|at| format!(" at {}:{}", at.file(), at.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "dfshm worker {slot} panicked{place}: {message}; it exits and the coordinator \
+             starts a new one"
+        );
         std::process::abort();
     }));
     if let Some(pid) = options.coordinator_pid {

@@ -60,8 +60,8 @@ struct LastWords {
     ended: std::sync::atomic::AtomicBool,
 }
 
-/// Lines of stderr an obituary quotes at most.
-const LAST_WORDS: usize = 6;
+/// Lines of stderr an obituary quotes at most (a panicking worker's summary is its last line).
+const LAST_WORDS: usize = 3;
 
 impl LastWords {
     /// Forwards `stderr` to this process's stderr line by line, keeping the last lines.
@@ -324,6 +324,37 @@ impl crate::channel::WorkerObituaries for WorkerPool {
             .rev()
             .find(|(departed, _)| departed == host)
             .map(|(_, obituary)| obituary.clone())
+    }
+
+    fn deaths(&self) -> Vec<String> {
+        let mut slots = self.slots.lock();
+        // A dying process closes its sockets and stderr before it can be reaped: give one whose
+        // stderr has ended (or may be about to be seen ending) a moment to become reapable.
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        let mut grace = true;
+        loop {
+            let mut pending = false;
+            let mut deaths = vec![];
+            for (index, slot) in slots.iter_mut().enumerate() {
+                match slot.child.try_wait() {
+                    Ok(Some(status)) => {
+                        deaths.push(obituary(index, slot.child.id(), status, &slot.last_words));
+                    }
+                    Ok(None) => {
+                        pending |= slot
+                            .last_words
+                            .ended
+                            .load(std::sync::atomic::Ordering::Acquire)
+                    }
+                    Err(_) => {}
+                }
+            }
+            if !deaths.is_empty() || std::time::Instant::now() > deadline || !(pending || grace) {
+                return deaths;
+            }
+            grace = false;
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
