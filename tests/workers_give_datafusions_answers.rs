@@ -250,4 +250,16 @@ async fn distributed_settings_without_workers_say_what_to_do() {
         .sql("SET distributed.broadcast_joins = false")
         .await
         .unwrap();
+    // datafusion-distributed's settings are listed with DataFusion's (under their names without
+    // the `distributed.` prefix: DataFusion 55's `extensions_options!` lists them so).
+    let (listed, _) = run(
+        &workers,
+        "SELECT value FROM information_schema.df_settings WHERE name = 'broadcast_joins'",
+    )
+    .await
+    .unwrap();
+    let text = dfshm::datafusion::arrow::util::pretty::pretty_format_batches(&listed)
+        .unwrap()
+        .to_string();
+    assert!(text.contains("false"), "{text}");
 }
