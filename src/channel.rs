@@ -11,23 +11,26 @@
 //! - `coordinator_channel` sends the task's plan, then holds the connection open until the
 //!   coordinator ends the task; the worker answers with load info, task metrics and `End`.
 //! - `execute_task` creates a ring, sends it with the request, and demultiplexes the partitions
-//!   the worker writes into it into one stream each. Dropping a partition stream cancels that
-//!   partition at the producer; dropping all of them cancels the ring.
+//!   the worker writes into it into one stream each. Each partition flows within its credit
+//!   (`credit`): the request carries every partition's first window, and grants go back on the
+//!   connection as the partition's reader takes batches, so what waits in this process is
+//!   bounded by the query's exchange budget whatever the reader's speed. Dropping a partition
+//!   stream cancels that partition at the producer; dropping all of them cancels the ring.
 
+use crate::credit::{Budget, StreamCredit};
 use crate::ring::RingParts;
 use crate::shm::PeerProcess;
 use crate::transport::{DecodeMode, RingReader, StreamEvent};
-use crate::wire::{self, Head, Reply, Request};
+use crate::wire::{self, ConsumerMessage, Head, Reply, Request};
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, Metric, MetricValue};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, Metric, MetricValue, Time};
 use datafusion_distributed::{
     BytesCounterMetric, ChannelResolver, CoordinatorToWorkerMsg, ExecuteTaskRequest,
-    GetWorkerInfoRequest, GetWorkerInfoResponse, ProducerHead, SetPlanRequest, WorkerChannel,
-    WorkerToCoordinatorMsg,
+    GetWorkerInfoRequest, GetWorkerInfoResponse, MaxGaugeMetric, ProducerHead, SetPlanRequest,
+    WorkerChannel, WorkerToCoordinatorMsg,
 };
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
@@ -36,8 +39,10 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixStream as StdUnixStream};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -190,6 +195,7 @@ impl WorkerAddress {
 pub(crate) struct ShmChannelResolver {
     ring_bytes: usize,
     stall_timeout: Option<Duration>,
+    exchange_budget: usize,
     obituaries: Obituaries,
 }
 
@@ -200,8 +206,15 @@ impl ShmChannelResolver {
         ShmChannelResolver {
             ring_bytes,
             stall_timeout,
+            exchange_budget: crate::credit::DEFAULT_EXCHANGE_BUDGET,
             obituaries: Obituaries::default(),
         }
+    }
+
+    /// Each query may lend `bytes` of credit to the partitions it reads in this process.
+    pub(crate) fn with_exchange_budget(mut self, bytes: usize) -> Self {
+        self.exchange_budget = bytes;
+        self
     }
 
     /// Errors about lost workers also say how they ended, from `obituaries` (the coordinator's
@@ -221,6 +234,7 @@ impl ChannelResolver for ShmChannelResolver {
             address,
             ring_bytes: self.ring_bytes,
             stall_timeout: self.stall_timeout,
+            exchange_budget: self.exchange_budget,
         }))
     }
 }
@@ -230,6 +244,7 @@ struct ShmChannel {
     address: WorkerAddress,
     ring_bytes: usize,
     stall_timeout: Option<Duration>,
+    exchange_budget: usize,
 }
 
 /// Turns a connected std socket into a tokio one.
@@ -370,11 +385,18 @@ impl WorkerChannel for ShmChannel {
                 Head::Repartition(partitioning.encode(task_ctx)?)
             }
         };
+        let budget = Budget::of_query(
+            *request.task_key.query_id.as_bytes(),
+            self.exchange_budget,
+            task_ctx.memory_pool(),
+        );
+        let (credits, window) = budget.open(partitions);
         let message = Request::ExecuteTask {
             task_key: request.task_key,
             start,
             end,
             head,
+            window,
         }
         .encode();
         let address = self.address.clone();
@@ -410,25 +432,16 @@ impl WorkerChannel for ShmChannel {
         })?;
         let reader = RingReader::new(ring.consumer(Some(peer)), DecodeMode::CopyOut);
         drop(ring);
-        // Bytes that came through rings, shown under the network boundary by EXPLAIN ANALYZE.
-        let ring_bytes = BytesCounterMetric::default();
-        metrics.register(Arc::new(Metric::new(
-            MetricValue::Custom {
-                name: "ring_bytes".into(),
-                value: Arc::new(ring_bytes.clone()),
-            },
-            None,
-        )));
-        let reservation = MemoryConsumer::new(format!("dfshm ring from worker {}", address.slot))
-            .register(task_ctx.memory_pool());
         let partitions = Partitions {
             reader,
             socket,
             address,
             start,
-            count: partitions,
+            credits,
         };
-        Ok(partitions.demultiplex(reservation, ring_bytes, self.stall_timeout))
+        let exchange = ExchangeMetrics::default();
+        exchange.register(&metrics);
+        Ok(partitions.demultiplex(exchange, self.stall_timeout))
     }
 
     async fn get_worker_info(
@@ -496,40 +509,93 @@ async fn ping(address: WorkerAddress, deadline: Duration) -> Result<()> {
     }
 }
 
-/// The consuming end of one execute-task call: a ring the worker writes `count` partitions
-/// into, and the connection the call was made on.
+/// What EXPLAIN ANALYZE shows under a network boundary read through rings.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ExchangeMetrics {
+    /// Bytes that came through the rings.
+    pub(crate) ring_bytes: BytesCounterMetric,
+    /// Time the producers waited for this side's credit (summed over partitions).
+    pub(crate) credit_wait: Time,
+    /// The most bytes waiting in this process for the boundary's readers at once.
+    pub(crate) peak_buffered: MaxGaugeMetric,
+    /// Bytes waiting now.
+    buffered: Arc<AtomicUsize>,
+}
+
+impl ExchangeMetrics {
+    fn register(&self, metrics: &ExecutionPlanMetricsSet) {
+        let custom =
+            |name: &'static str,
+             value: Arc<dyn datafusion::physical_plan::metrics::CustomMetricValue>| {
+                Arc::new(Metric::new(
+                    MetricValue::Custom {
+                        name: name.into(),
+                        value,
+                    },
+                    None,
+                ))
+            };
+        metrics.register(custom("ring_bytes", Arc::new(self.ring_bytes.clone())));
+        metrics.register(custom(
+            "peak_buffered_bytes",
+            Arc::new(self.peak_buffered.clone()),
+        ));
+        metrics.register(Arc::new(Metric::new(
+            MetricValue::Time {
+                name: "credit_wait".into(),
+                time: self.credit_wait.clone(),
+            },
+            None,
+        )));
+    }
+
+    fn buffer(&self, bytes: usize) {
+        let now = self.buffered.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak_buffered.set_max(now);
+    }
+
+    fn unbuffer(&self, bytes: usize) {
+        self.buffered.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// The consuming end of one execute-task call: a ring the worker writes partitions into, the
+/// connection the call was made on, and each partition's credit.
 pub(crate) struct Partitions {
     pub(crate) reader: RingReader,
-    /// The connection: closing it stops the producer; cancel messages go to it.
+    /// The connection: closing it stops the producer; cancel and grant messages go to it.
     pub(crate) socket: UnixStream,
     pub(crate) address: WorkerAddress,
     /// The first partition's number (for messages).
     pub(crate) start: usize,
-    pub(crate) count: usize,
+    /// One per partition, with the credit the request gave it.
+    pub(crate) credits: Vec<StreamCredit>,
 }
 
 impl Partitions {
-    /// Splits the ring into one stream per partition, read by a spawned task. Queued batches are
-    /// charged to `reservation`; bytes read are added to `ring_bytes`. When `stall_timeout` is set
+    /// Splits the ring into one stream per partition, read by a spawned task; the readers'
+    /// grants and cancels are written to the connection by another. When `stall_timeout` is set
     /// and nothing arrives for half of it, the worker is asked whether it still answers; no
     /// answer within the other half fails every partition.
     pub(crate) fn demultiplex(
         self,
-        reservation: MemoryReservation,
-        ring_bytes: BytesCounterMetric,
+        metrics: ExchangeMetrics,
         stall_timeout: Option<Duration>,
     ) -> Vec<BoxStream<'static, Result<RecordBatch>>> {
-        let reservation = Arc::new(reservation);
+        let count = self.credits.len();
+        let (control, keep_alive) = spawn_control_writer(self.socket);
         let (dropped_tx, dropped_rx) = mpsc::unbounded_channel();
-        let mut senders = Vec::with_capacity(self.count);
-        let mut streams = Vec::with_capacity(self.count);
-        for slot in 0..self.count {
+        let mut senders = Vec::with_capacity(count);
+        let mut streams = Vec::with_capacity(count);
+        for (slot, credit) in self.credits.into_iter().enumerate() {
             let (tx, rx) = mpsc::unbounded_channel();
             senders.push(Some(tx));
             streams.push(
                 PartitionStream {
                     receiver: rx,
-                    reservation: reservation.clone(),
+                    credit,
+                    control: control.clone(),
+                    metrics: metrics.clone(),
                     slot,
                     dropped: dropped_tx.clone(),
                 }
@@ -538,27 +604,61 @@ impl Partitions {
         }
         drop(dropped_tx);
         let demux = Demux {
-            held: vec![true; self.count],
-            open: self.count,
+            held: vec![true; count],
+            open: count,
             senders,
             reader: self.reader,
-            reservation,
             address: self.address,
             start: self.start,
-            socket: self.socket,
-            ring_bytes,
+            control,
+            _keep_alive: keep_alive,
+            metrics,
         };
         tokio::spawn(demux.run(dropped_rx, stall_timeout));
         streams
     }
 }
 
-type Item = (Result<RecordBatch>, usize);
+/// Writes the consumer's messages (grants, cancels) to the call's connection in order. Ends,
+/// closing the connection, when the returned keep-alive drops (the demultiplexer holds it: once
+/// it stopped, the producer either finished or must stop) or every sender is gone.
+fn spawn_control_writer(
+    socket: UnixStream,
+) -> (
+    mpsc::UnboundedSender<ConsumerMessage>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<ConsumerMessage>();
+    let (keep_alive, mut closed) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut socket = socket;
+        loop {
+            let message = tokio::select! {
+                message = rx.recv() => message,
+                _ = &mut closed => None,
+            };
+            let Some(message) = message else { return };
+            let Ok(frame) = wire::frame(&message.encode()) else {
+                return;
+            };
+            if socket.write_all(&frame).await.is_err() {
+                // The worker is gone; the ring tells the readers.
+                return;
+            }
+        }
+    });
+    (tx, keep_alive)
+}
+
+/// A batch (or the error ending a partition) and the partition's bytes it accounts for.
+type Item = (Result<RecordBatch>, u64);
 
 /// One partition of an execute-task call.
 struct PartitionStream {
     receiver: mpsc::UnboundedReceiver<Item>,
-    reservation: Arc<MemoryReservation>,
+    credit: StreamCredit,
+    control: mpsc::UnboundedSender<ConsumerMessage>,
+    metrics: ExchangeMetrics,
     slot: usize,
     dropped: mpsc::UnboundedSender<usize>,
 }
@@ -569,7 +669,11 @@ impl Stream for PartitionStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match self.receiver.poll_recv(cx) {
             Poll::Ready(Some((item, bytes))) => {
-                self.reservation.shrink(bytes);
+                self.metrics.unbuffer(bytes as usize);
+                if let Some(total) = self.credit.took(bytes) {
+                    let slot = self.slot as u32;
+                    let _ = self.control.send(ConsumerMessage::Grant { slot, total });
+                }
                 Poll::Ready(Some(item))
             }
             Poll::Ready(None) => Poll::Ready(None),
@@ -585,7 +689,7 @@ impl Drop for PartitionStream {
         let _ = self.dropped.send(self.slot);
         self.receiver.close();
         while let Ok((_, bytes)) = self.receiver.try_recv() {
-            self.reservation.shrink(bytes);
+            self.metrics.unbuffer(bytes as usize);
         }
     }
 }
@@ -599,13 +703,14 @@ struct Demux {
     held: Vec<bool>,
     /// How many partitions are still held.
     open: usize,
-    reservation: Arc<MemoryReservation>,
     address: WorkerAddress,
     start: usize,
-    /// The connection: the worker stops producing when it closes, and stops one partition when
-    /// a cancel message for it arrives.
-    socket: UnixStream,
-    ring_bytes: BytesCounterMetric,
+    /// Messages to the worker on the call's connection.
+    control: mpsc::UnboundedSender<ConsumerMessage>,
+    /// Closes the connection when the demultiplexer stops: the worker then stops every
+    /// partition, even one that is computing and would never see the ring's cancel.
+    _keep_alive: tokio::sync::oneshot::Sender<()>,
+    metrics: ExchangeMetrics,
 }
 
 impl Demux {
@@ -659,30 +764,31 @@ impl Demux {
                 idle.as_mut().reset(Instant::now() + check);
             }
             let read = self.reader.bytes_read();
-            self.ring_bytes.add_bytes((read - counted) as usize);
+            self.metrics.ring_bytes.add_bytes((read - counted) as usize);
             counted = read;
             match event {
-                Ok(Some(StreamEvent::Batch { stream, batch })) => {
+                Ok(Some(StreamEvent::Batch {
+                    stream,
+                    batch,
+                    bytes,
+                })) => {
                     let slot = stream as usize;
                     let Some(Some(sender)) = self.senders.get(slot) else {
                         continue;
                     };
-                    let bytes = batch.get_array_memory_size();
-                    if let Err(error) = self.reservation.try_grow(bytes) {
-                        let message = format!(
-                            "worker {}: cannot buffer a batch from the ring: {error}",
-                            self.address.slot
-                        );
-                        self.fail_all(|| DataFusionError::ResourcesExhausted(message.clone()));
-                        return;
-                    }
+                    // Bounded by the partition's credit: the producer wrote it within its window.
+                    self.metrics.buffer(bytes as usize);
                     if sender.send((Ok(batch), bytes)).is_err() {
-                        self.reservation.shrink(bytes);
+                        self.metrics.unbuffer(bytes as usize);
                         self.senders[slot] = None;
                         self.cancel_at_producer(slot);
                     }
                 }
-                Ok(Some(StreamEvent::End { stream })) => {
+                Ok(Some(StreamEvent::End {
+                    stream,
+                    credit_wait,
+                })) => {
+                    self.metrics.credit_wait.add_duration(credit_wait);
                     if let Some(sender) = self.senders.get_mut(stream as usize) {
                         *sender = None;
                     }
@@ -735,14 +841,11 @@ impl Demux {
     }
 
     /// Stops partition `slot` at the producer: the ring's flag makes its next write a no-op, and
-    /// the message on the connection stops the producer at once, even while it is computing.
+    /// the message on the connection stops the producer at once, even while it is computing or
+    /// waiting for credit.
     fn cancel_at_producer(&mut self, slot: usize) {
         let _ = self.reader.cancel_stream(slot as u32);
-        if let Ok(frame) = wire::frame(&wire::cancel_partition(slot as u32)) {
-            // Five-byte messages on an otherwise idle socket: the send buffer has room, and if
-            // it did not, the ring's flag still stops the partition at its next write.
-            let _ = self.socket.try_write(&frame);
-        }
+        let _ = self.control.send(ConsumerMessage::Cancel(slot as u32));
     }
 
     /// Ends every unfinished partition with an error and cancels the ring.

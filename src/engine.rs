@@ -30,6 +30,9 @@ pub enum EngineBuildError {
     /// `scan_bytes_per_task(0)` was asked for.
     #[error("scan bytes per task must be at least 1 (got 0)")]
     ZeroScanBytesPerTask,
+    /// `exchange_budget_bytes(0)` was asked for.
+    #[error("the exchange budget must be more than 0 bytes")]
+    ZeroExchangeBudget,
     /// `memory_limit_bytes(0)` was asked for.
     #[error("the memory limit must be more than 0 bytes")]
     ZeroMemoryLimit,
@@ -90,6 +93,7 @@ pub struct EngineBuilder {
     worker_threads: Option<usize>,
     worker_timeout: Option<Option<Duration>>,
     scan_bytes_per_task: Option<u64>,
+    exchange_budget: Option<usize>,
     failpoint: Option<crate::worker::Failpoint>,
 }
 
@@ -210,6 +214,17 @@ impl EngineBuilder {
         self
     }
 
+    /// Bytes of credit one query may lend to the partitions it reads from workers, in the
+    /// coordinator and in each worker separately
+    /// ([`DEFAULT_EXCHANGE_BUDGET`](crate::DEFAULT_EXCHANGE_BUDGET), 64 MiB, by default): what
+    /// a slow reader can make wait in a process, charged to its memory pool. Each partition
+    /// stream gets an equal share (16 KiB to 8 MiB) and always at least 16 KiB, so a query
+    /// reading many partitions at once may exceed a small budget by that much per partition.
+    pub fn exchange_budget_bytes(mut self, bytes: usize) -> Self {
+        self.exchange_budget = Some(bytes);
+        self
+    }
+
     /// Makes the first generation of worker 0 inject `failpoint` (tests of fault handling; the
     /// other workers and restarted ones are healthy).
     #[doc(hidden)]
@@ -225,6 +240,12 @@ impl EngineBuilder {
             .unwrap_or(crate::channel::DEFAULT_RING_BYTES);
         if !ring_bytes.is_power_of_two() || ring_bytes < 64 << 10 {
             return Err(EngineBuildError::BadRingBytes(ring_bytes));
+        }
+        let exchange_budget = self
+            .exchange_budget
+            .unwrap_or(crate::credit::DEFAULT_EXCHANGE_BUDGET);
+        if exchange_budget == 0 {
+            return Err(EngineBuildError::ZeroExchangeBudget);
         }
         let mut config = SessionConfig::new().with_information_schema(true);
         if let Some(partitions) = self.target_partitions {
@@ -315,6 +336,7 @@ impl EngineBuilder {
                     self_exec,
                     memory_limit_bytes: self.memory_limit_bytes,
                     ring_bytes,
+                    exchange_budget,
                     threads: self.worker_threads,
                     stall_timeout: self.worker_timeout.unwrap_or(Some(DEFAULT_WORKER_TIMEOUT)),
                     failpoint: self.failpoint,
@@ -542,6 +564,11 @@ mod tests {
         );
         let ring = Engine::builder().ring_bytes(1000).build().unwrap_err();
         assert!(matches!(ring, EngineBuildError::BadRingBytes(1000)));
+        let budget = Engine::builder().exchange_budget_bytes(0).build();
+        assert!(matches!(
+            budget.unwrap_err(),
+            EngineBuildError::ZeroExchangeBudget
+        ));
         let in_process = Engine::builder().workers(2).transport(Transport::InProcess);
         assert_eq!(in_process.build().unwrap().workers(), 2);
     }

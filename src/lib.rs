@@ -12,6 +12,7 @@ pub mod cache;
 mod cancel;
 mod channel;
 mod coordinator;
+mod credit;
 mod engine;
 pub mod ring;
 mod script;
@@ -28,6 +29,7 @@ pub use cancel::{CancelToken, Cancelled, cancellable, is_cancelled};
 pub use coordinator::{
     Boundary, DEFAULT_SCAN_BYTES_PER_TASK, find_worker_program, route_partition, stages_on_workers,
 };
+pub use credit::DEFAULT_EXCHANGE_BUDGET;
 pub use engine::{
     DEFAULT_WORKER_TIMEOUT, Engine, EngineBuildError, EngineBuilder, StatementOutcome, Transport,
 };

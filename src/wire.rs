@@ -55,28 +55,61 @@ const REPLY_INFO: u8 = 16;
 /// The coordinator's "no more work units" on a coordinator channel.
 pub(crate) const C2W_WORK_UNIT_EOS: u8 = 20;
 
-/// The consumer's "stop producing partition N" on an execute-task connection (after the request,
-/// the consumer writes nothing else; closing the connection stops every partition).
+/// The consumer's "stop producing partition N" on an execute-task connection.
 const CANCEL_PARTITION: u8 = 21;
 
-/// The message that cancels one partition (its slot within the request's partition range).
-pub(crate) fn cancel_partition(slot: u32) -> Vec<u8> {
-    let mut message = vec![CANCEL_PARTITION];
-    message.extend_from_slice(&slot.to_le_bytes());
-    message
+/// The consumer's "partition N may have written this many bytes in all" (flow control, see
+/// `credit`) on an execute-task connection.
+const GRANT_CREDIT: u8 = 22;
+
+/// What the consumer of an execute-task call sends after its request (closing the connection
+/// stops every partition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConsumerMessage {
+    /// Stop producing the partition in this slot of the request's range.
+    Cancel(u32),
+    /// The partition in `slot` may have written `total` data bytes in all.
+    Grant {
+        /// The partition's slot in the request's range.
+        slot: u32,
+        /// The running total of bytes granted.
+        total: u64,
+    },
 }
 
-/// The slot of a [`cancel_partition`] message.
-pub(crate) fn decode_cancel_partition(message: &[u8]) -> Result<u32, Malformed> {
-    match message {
-        [CANCEL_PARTITION, slot @ ..] => slot
-            .try_into()
-            .map(u32::from_le_bytes)
-            .map_err(|_| Malformed(format!("a cancel message of {} bytes", message.len()))),
-        _ => Err(Malformed(format!(
-            "an execute-task connection sent kind {:?} after its request",
-            message.first()
-        ))),
+impl ConsumerMessage {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        match *self {
+            ConsumerMessage::Cancel(slot) => {
+                let mut message = vec![CANCEL_PARTITION];
+                message.extend_from_slice(&slot.to_le_bytes());
+                message
+            }
+            ConsumerMessage::Grant { slot, total } => {
+                let mut message = vec![GRANT_CREDIT];
+                message.extend_from_slice(&slot.to_le_bytes());
+                message.extend_from_slice(&total.to_le_bytes());
+                message
+            }
+        }
+    }
+
+    pub(crate) fn decode(message: &[u8]) -> Result<ConsumerMessage, Malformed> {
+        let size = || Malformed(format!("a consumer message of {} bytes", message.len()));
+        match message {
+            [CANCEL_PARTITION, slot @ ..] => Ok(ConsumerMessage::Cancel(u32::from_le_bytes(
+                slot.try_into().map_err(|_| size())?,
+            ))),
+            [GRANT_CREDIT, rest @ ..] if rest.len() == 12 => Ok(ConsumerMessage::Grant {
+                slot: u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")),
+                total: u64::from_le_bytes(rest[4..].try_into().expect("8 bytes")),
+            }),
+            [GRANT_CREDIT, ..] => Err(size()),
+            _ => Err(Malformed(format!(
+                "an execute-task connection sent kind {:?} after its request",
+                message.first()
+            ))),
+        }
     }
 }
 
@@ -94,12 +127,13 @@ pub(crate) enum Request {
         query_start_time_ns: usize,
     },
     /// `WorkerChannel::execute_task`: stream partitions `start..end` of a task into the ring
-    /// that came with this message.
+    /// that came with this message, each within `window` bytes of credit until granted more.
     ExecuteTask {
         task_key: TaskKey,
         start: usize,
         end: usize,
         head: Head,
+        window: u64,
     },
     /// `WorkerChannel::get_worker_info`.
     Info,
@@ -261,11 +295,13 @@ impl Request {
                 start,
                 end,
                 head,
+                window,
             } => {
                 let mut e = Encoder::new(REQUEST_EXECUTE_TASK);
                 e.task_key(task_key);
                 e.usize(*start);
                 e.usize(*end);
+                e.u64(*window);
                 match head {
                     Head::None => e.u8(0),
                     Head::Broadcast { output_partitions } => {
@@ -305,6 +341,7 @@ impl Request {
                 let task_key = d.task_key()?;
                 let start = d.usize()?;
                 let end = d.usize()?;
+                let window = d.u64()?;
                 let head = match d.u8()? {
                     0 => Head::None,
                     1 => Head::Broadcast {
@@ -321,6 +358,7 @@ impl Request {
                     start,
                     end,
                     head,
+                    window,
                 }
             }
             REQUEST_INFO => Request::Info,

@@ -6,18 +6,20 @@
 //!   connection's end is the end of the coordinator-to-worker stream, after which the worker's
 //!   load info and metrics are sent back, then `End`;
 //! - an execute-task call with a ring: `Worker::execute_task`, then one pump per partition writes
-//!   its batches into the ring (a partition the consumer cancels stops alone; a closed connection
-//!   or a cancelled ring stops them all);
+//!   its batches into the ring, each piece within the partition's credit (the request's first
+//!   window, then the grants the consumer sends on the connection); a partition the consumer
+//!   cancels stops alone, a closed connection or a cancelled ring stops them all;
 //! - an info request.
 //!
 //! The worker exits when its coordinator process does (it watches it through a pidfd), so a
 //! coordinator killed with SIGKILL leaves no worker behind.
 
 use crate::channel::ShmChannelResolver;
+use crate::credit::ProducerCredit;
 use crate::ring::RingParts;
 use crate::shm::{PeerProcess, Segment};
 use crate::transport::{RingWriter, WriteOutcome};
-use crate::wire::{self, Head, Reply, Request};
+use crate::wire::{self, ConsumerMessage, Head, Reply, Request};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -64,6 +66,9 @@ struct WorkerArgs {
     /// Fail a fetch from another worker that answers nothing for this many milliseconds.
     #[arg(long)]
     stall_timeout_ms: Option<u64>,
+    /// Bytes of credit one query may lend to the partitions it reads in this worker.
+    #[arg(long)]
+    exchange_budget: Option<usize>,
     /// A fault to inject, for tests (see `Failpoint`).
     #[arg(long, hide = true)]
     failpoint: Option<Failpoint>,
@@ -100,6 +105,7 @@ pub fn main() -> std::process::ExitCode {
         ring_bytes: args.ring_bytes,
         threads: args.threads,
         stall_timeout: args.stall_timeout_ms.map(std::time::Duration::from_millis),
+        exchange_budget: args.exchange_budget,
         failpoint: args.failpoint,
     };
     match run(listener, options) {
@@ -133,6 +139,9 @@ pub struct WorkerOptions {
     pub threads: Option<usize>,
     /// Fail a fetch from another worker that answers nothing for this long (`None`: wait).
     pub stall_timeout: Option<std::time::Duration>,
+    /// Bytes of credit one query may lend to the partitions it reads in this worker (default
+    /// `DEFAULT_EXCHANGE_BUDGET`).
+    pub exchange_budget: Option<usize>,
     /// A fault to inject, for tests.
     pub failpoint: Option<Failpoint>,
 }
@@ -219,6 +228,11 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
             .ring_bytes
             .unwrap_or(crate::channel::DEFAULT_RING_BYTES),
         options.stall_timeout,
+    )
+    .with_exchange_budget(
+        options
+            .exchange_budget
+            .unwrap_or(crate::credit::DEFAULT_EXCHANGE_BUDGET),
     );
     let worker = Worker::from_session_builder(DefaultSessionBuilder.map(move |builder| {
         Ok(builder
@@ -331,6 +345,7 @@ async fn connection(
             start,
             end,
             head,
+            window,
         } => {
             let producer_head = match head {
                 Head::None => ProducerHead::None,
@@ -350,7 +365,7 @@ async fn connection(
                 target_partition_end: end,
                 producer_head,
             };
-            execute_task(worker, socket, request, fds).await
+            execute_task(worker, socket, request, window, fds).await
         }
     }
 }
@@ -423,6 +438,7 @@ async fn execute_task(
     worker: Worker,
     mut socket: UnixStream,
     request: ExecuteTaskRequest,
+    window: u64,
     fds: Vec<OwnedFd>,
 ) -> std::io::Result<()> {
     let ring = open_ring(fds)?;
@@ -444,27 +460,30 @@ async fn execute_task(
     wire::write_message(&mut socket, &accepted.encode()).await?;
     let writer = RingWriter::new(ring.producer(peer), None);
     drop(ring);
-    serve_partitions(socket, writer, streams).await;
+    serve_partitions(socket, writer, streams, window).await;
     Ok(())
 }
 
-/// Writes each partition of an execute-task call into the ring until every partition ended.
-/// A cancel message for one partition on `socket` stops that partition's pump at once (its
-/// stream is dropped, which stops its inputs); the consumer closing `socket` stops them all.
+/// Writes each partition of an execute-task call into the ring until every partition ended,
+/// each within its credit: `window` bytes, then what the consumer grants on `socket`. A cancel
+/// message for one partition stops that partition's pump at once (its stream is dropped, which
+/// stops its inputs); the consumer closing `socket` stops them all.
 pub(crate) async fn serve_partitions(
     socket: UnixStream,
     writer: RingWriter,
     streams: Vec<SendableRecordBatchStream>,
+    window: u64,
 ) {
     let writer = Arc::new(Mutex::new(writer));
+    let credit = Arc::new(ProducerCredit::new(streams.len(), window));
     let mut pumps = JoinSet::new();
     let handles: Vec<_> = streams
         .into_iter()
         .enumerate()
-        .map(|(slot, stream)| pumps.spawn(pump(writer.clone(), slot as u32, stream)))
+        .map(|(slot, stream)| pumps.spawn(pump(writer.clone(), credit.clone(), slot, stream)))
         .collect();
-    // The consumer writes only cancel messages after its request; reading them through a
-    // stream keeps a half-read message safe across `select!` iterations.
+    // The consumer writes only cancel and grant messages after its request; reading them
+    // through a stream keeps a half-read message safe across `select!` iterations.
     let messages = futures::stream::unfold(socket, |mut socket| async move {
         let message = wire::read_message(&mut socket).await.ok()??;
         Some((message, socket))
@@ -478,8 +497,11 @@ pub(crate) async fn serve_partitions(
                 }
             }
             message = messages.next() => {
-                match message.map(|m| wire::decode_cancel_partition(&m)) {
-                    Some(Ok(slot)) => {
+                match message.map(|m| ConsumerMessage::decode(&m)) {
+                    Some(Ok(ConsumerMessage::Grant { slot, total })) => {
+                        credit.grant(slot as usize, total);
+                    }
+                    Some(Ok(ConsumerMessage::Cancel(slot))) => {
                         if let Some(pump) = handles.get(slot as usize) {
                             pump.abort();
                         }
@@ -510,10 +532,19 @@ fn open_ring(fds: Vec<OwnedFd>) -> std::io::Result<RingParts> {
     RingParts::open(segment, data_ready, space_ready).map_err(std::io::Error::other)
 }
 
-/// Moves one partition's batches into the ring until it ends, fails or is cancelled.
-async fn pump(writer: Arc<Mutex<RingWriter>>, slot: u32, mut stream: SendableRecordBatchStream) {
+/// Moves one partition's batches into the ring until it ends, fails or is cancelled, asking
+/// credit for every piece (never while holding the ring, so that a partition out of credit
+/// never stops its siblings).
+async fn pump(
+    writer: Arc<Mutex<RingWriter>>,
+    credit: Arc<ProducerCredit>,
+    slot: usize,
+    mut stream: SendableRecordBatchStream,
+) {
+    let stream_id = slot as u32;
+    let mut waited = std::time::Duration::ZERO;
     loop {
-        if writer.lock().await.is_cancelled(slot) {
+        if writer.lock().await.is_cancelled(stream_id) {
             return;
         }
         match stream.next().await {
@@ -521,19 +552,35 @@ async fn pump(writer: Arc<Mutex<RingWriter>>, slot: u32, mut stream: SendableRec
                 if batch.num_rows() == 0 {
                     continue;
                 }
-                match writer.lock().await.write_batch(slot, &batch).await {
-                    Ok(WriteOutcome::Written) => {}
-                    // Cancelled by the consumer, or the ring broke (the consumer is gone).
-                    Ok(WriteOutcome::Cancelled) | Err(_) => return,
+                let pieces = match writer.lock().await.pieces(&batch) {
+                    Ok(pieces) => pieces,
+                    Err(error) => {
+                        let text = wire::error_text(&DataFusionError::from(error));
+                        let _ = writer.lock().await.fail_stream(stream_id, &text).await;
+                        return;
+                    }
+                };
+                for piece in pieces {
+                    let written = writer.lock().await.stream_bytes(stream_id);
+                    waited += credit.wait(slot, written).await;
+                    match writer.lock().await.write_piece(stream_id, &piece).await {
+                        Ok(WriteOutcome::Written) => {}
+                        // Cancelled by the consumer, or the ring broke (the consumer is gone).
+                        Ok(WriteOutcome::Cancelled) | Err(_) => return,
+                    }
                 }
             }
             Some(Err(error)) => {
                 let text = wire::error_text(&error);
-                let _ = writer.lock().await.fail_stream(slot, &text).await;
+                let _ = writer.lock().await.fail_stream(stream_id, &text).await;
                 return;
             }
             None => {
-                let _ = writer.lock().await.finish_stream(slot).await;
+                let _ = writer
+                    .lock()
+                    .await
+                    .finish_stream_after(stream_id, waited)
+                    .await;
                 return;
             }
         }

@@ -264,8 +264,10 @@ fn every_arrow_type_crosses_processes_while_the_reader_holds_every_batch() {
         let mut ended = false;
         while let Some(event) = reader.next(deadline()).unwrap() {
             match event {
-                StreamEvent::Batch { stream: 0, batch } => held.push(batch),
-                StreamEvent::End { stream: 0 } => ended = true,
+                StreamEvent::Batch {
+                    stream: 0, batch, ..
+                } => held.push(batch),
+                StreamEvent::End { stream: 0, .. } => ended = true,
                 other => panic!("unexpected event {other:?}"),
             }
         }

@@ -53,6 +53,12 @@ pub const OPTIONS: &[(&str, &str)] = &[
         "with workers, a file scan gets one task per this many bytes of files it reads, up to one \
          per worker, in bytes or with a suffix such as 1M (default: 1M)",
     ),
+    (
+        "dfshm.exchange_budget",
+        "with workers, what one query may hold of partitions read from workers and not yet \
+         consumed, in this process and in each worker, in bytes or with a suffix such as 16M \
+         (default: 64M)",
+    ),
 ];
 
 /// The ADBC driver: creates databases.
@@ -88,6 +94,7 @@ struct Settings {
     worker_path: Option<PathBuf>,
     target_partitions: Option<usize>,
     scan_bytes_per_task: Option<usize>,
+    exchange_budget: Option<usize>,
 }
 
 impl Settings {
@@ -98,6 +105,7 @@ impl Settings {
             "dfshm.target_partitions" => self.target_partitions = Some(count(name, &value, 1)?),
             "dfshm.memory_limit" => self.memory_limit = Some(size(name, &value)?),
             "dfshm.scan_bytes_per_task" => self.scan_bytes_per_task = Some(size(name, &value)?),
+            "dfshm.exchange_budget" => self.exchange_budget = Some(size(name, &value)?),
             "dfshm.cache_dir" => self.cache_dir = Some(path(name, &value)?),
             "dfshm.worker_path" => self.worker_path = Some(path(name, &value)?),
             _ => {
@@ -130,6 +138,9 @@ impl Settings {
         }
         if let Some(bytes) = self.scan_bytes_per_task {
             builder = builder.scan_bytes_per_task(bytes as u64);
+        }
+        if let Some(bytes) = self.exchange_budget {
+            builder = builder.exchange_budget_bytes(bytes);
         }
         if let Some(dir) = &self.cache_dir {
             builder = builder.cache_dir(dir);
@@ -241,6 +252,12 @@ impl Optionable for DfshmDatabase {
                 settings
                     .scan_bytes_per_task
                     .map_or(dfshm::DEFAULT_SCAN_BYTES_PER_TASK, |bytes| bytes as u64)
+                    .to_string(),
+            ),
+            "dfshm.exchange_budget" => Some(
+                settings
+                    .exchange_budget
+                    .unwrap_or(dfshm::DEFAULT_EXCHANGE_BUDGET)
                     .to_string(),
             ),
             "dfshm.cache_dir" => settings.cache_dir.as_ref().map(|p| p.display().to_string()),

@@ -68,6 +68,7 @@ pub(crate) fn shm_context(
         pool.settings().ring_bytes,
         pool.settings().stall_timeout,
     )
+    .with_exchange_budget(pool.settings().exchange_budget)
     .with_obituaries(pool.clone());
     distributed_context(
         config,

@@ -36,6 +36,8 @@ pub(crate) struct WorkerSettings {
     pub(crate) self_exec: bool,
     pub(crate) memory_limit_bytes: Option<usize>,
     pub(crate) ring_bytes: usize,
+    /// Credit one query may lend to the partitions it reads in one process.
+    pub(crate) exchange_budget: usize,
     pub(crate) threads: Option<usize>,
     /// Fail a fetch from a worker that answers nothing for this long (`None`: wait for ever).
     pub(crate) stall_timeout: Option<Duration>,
@@ -189,7 +191,9 @@ impl WorkerPool {
             .arg("--coordinator-pid")
             .arg(std::process::id().to_string())
             .arg("--ring-bytes")
-            .arg(settings.ring_bytes.to_string());
+            .arg(settings.ring_bytes.to_string())
+            .arg("--exchange-budget")
+            .arg(settings.exchange_budget.to_string());
         if let Some(bytes) = settings.memory_limit_bytes {
             command.arg("--memory-limit").arg(bytes.to_string());
         }

@@ -13,6 +13,10 @@
 //! from advancing past it. A consumer cancels one stream by setting its bit in the ring's control
 //! words; the producer sees it before its next write and the reader discards the stream's frames.
 //!
+//! Flow control lives above this module (`credit`), counted in what both ends here report: the
+//! data payload bytes of a stream (`RingWriter::stream_bytes`, `StreamEvent::Batch::bytes`). A
+//! producer under credit writes a batch in [`RingWriter::pieces`], asking credit for each.
+//!
 //! This module never talks to libc and never waits without the ring's deadline/peer checks.
 
 use crate::ring::{CONTROL_WORDS, Consumer, Frame, Producer, RingError};
@@ -29,7 +33,7 @@ use std::panic::RefUnwindSafe;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The number of streams one ring can multiplex (one cancel bit each).
 pub const MAX_STREAMS: u32 = (CONTROL_WORDS * 64) as u32;
@@ -104,6 +108,8 @@ pub struct WriterStats {
 struct StreamState {
     encoder: StreamEncoder,
     data_kind: u64,
+    /// Data payload bytes written for the stream.
+    bytes: u64,
 }
 
 /// The producing end: encodes batches of many streams into one ring.
@@ -165,11 +171,6 @@ impl RingWriter {
         }
     }
 
-    /// The largest frame payload this writer produces.
-    pub fn max_frame_bytes(&self) -> usize {
-        self.max_frame_bytes
-    }
-
     /// Counters so far.
     pub fn stats(&self) -> WriterStats {
         self.stats
@@ -191,38 +192,74 @@ impl RingWriter {
         stream: u32,
         batch: &RecordBatch,
     ) -> Result<WriteOutcome, TransportError> {
+        for piece in self.pieces(batch)? {
+            if self.write_piece(stream, &piece).await? == WriteOutcome::Cancelled {
+                return Ok(WriteOutcome::Cancelled);
+            }
+        }
+        Ok(WriteOutcome::Written)
+    }
+
+    /// `batch` sliced by rows into pieces that each fit about half a frame: the unit a producer
+    /// under flow control asks credit for, one piece at a time.
+    pub fn pieces(&self, batch: &RecordBatch) -> Result<Vec<RecordBatch>, TransportError> {
+        Ok(split_rows(
+            &compact_views(batch)?,
+            self.max_frame_bytes / 2,
+        )?)
+    }
+
+    /// Encodes one piece of a batch (see [`RingWriter::pieces`]; any batch works, it is only
+    /// written in one message) into the ring as part of `stream`, waiting for room as needed.
+    /// The payload bytes it took are counted in [`RingWriter::stream_bytes`].
+    pub async fn write_piece(
+        &mut self,
+        stream: u32,
+        piece: &RecordBatch,
+    ) -> Result<WriteOutcome, TransportError> {
         check_stream(stream)?;
         if self.is_cancelled(stream) {
             return Ok(WriteOutcome::Cancelled);
         }
         if !self.streams.contains_key(&stream) {
-            let schema = batch.schema();
+            let schema = piece.schema();
             let encoder = StreamEncoder::try_new_with_options(&schema, self.options.clone())?;
             let data_kind = if schema_has_dictionary(&schema) {
                 KIND_DATA_COPY
             } else {
                 KIND_DATA
             };
-            self.streams
-                .insert(stream, StreamState { encoder, data_kind });
+            self.streams.insert(
+                stream,
+                StreamState {
+                    encoder,
+                    data_kind,
+                    bytes: 0,
+                },
+            );
         }
-        for piece in split_rows(&compact_views(batch)?, self.max_frame_bytes / 2)? {
-            let piece = compact_views(&piece)?;
-            let state = self.streams.get_mut(&stream).expect("inserted above");
-            let buffers = state.encoder.encode(&piece)?;
-            let total: usize = buffers.iter().map(|buffer| buffer.len()).sum();
-            // A message spread over several frames must be copied out by the reader: its decoder
-            // would otherwise pin the first frame while waiting for the rest, and a pinned frame
-            // stops the ring.
-            let kind = if total > self.max_frame_bytes {
-                KIND_DATA_COPY
-            } else {
-                state.data_kind
-            };
-            self.write_buffers(tag(stream, kind), &buffers).await?;
-        }
+        let piece = compact_views(piece)?;
+        let state = self.streams.get_mut(&stream).expect("inserted above");
+        let buffers = state.encoder.encode(&piece)?;
+        let total: usize = buffers.iter().map(|buffer| buffer.len()).sum();
+        // A message spread over several frames must be copied out by the reader: its decoder
+        // would otherwise pin the first frame while waiting for the rest, and a pinned frame
+        // stops the ring.
+        let kind = if total > self.max_frame_bytes {
+            KIND_DATA_COPY
+        } else {
+            state.data_kind
+        };
+        state.bytes += total as u64;
+        self.write_buffers(tag(stream, kind), &buffers).await?;
         self.stats.batches += 1;
         Ok(WriteOutcome::Written)
+    }
+
+    /// Data payload bytes written for `stream` so far: what its consumer's credit is counted in
+    /// (the reader reports the same count per batch, [`StreamEvent::Batch`]'s `bytes`).
+    pub fn stream_bytes(&self, stream: u32) -> u64 {
+        self.streams.get(&stream).map_or(0, |state| state.bytes)
     }
 
     /// Writes the bytes of `buffers` in as few frames as fit.
@@ -256,9 +293,21 @@ impl RingWriter {
 
     /// Ends `stream` cleanly.
     pub async fn finish_stream(&mut self, stream: u32) -> Result<(), TransportError> {
+        self.finish_stream_after(stream, Duration::ZERO).await
+    }
+
+    /// Ends `stream` cleanly, telling the reader how long the producer waited for the
+    /// consumer's credit ([`StreamEvent::End`]'s `credit_wait`).
+    pub async fn finish_stream_after(
+        &mut self,
+        stream: u32,
+        credit_wait: Duration,
+    ) -> Result<(), TransportError> {
         check_stream(stream)?;
         self.streams.remove(&stream);
-        self.write_control(tag(stream, KIND_END), b"").await
+        let nanos = u64::try_from(credit_wait.as_nanos()).unwrap_or(u64::MAX);
+        self.write_control(tag(stream, KIND_END), &nanos.to_le_bytes())
+            .await
     }
 
     /// Ends `stream` with an error the reader reports as the stream's result.
@@ -374,11 +423,16 @@ pub enum StreamEvent {
         stream: u32,
         /// The batch.
         batch: RecordBatch,
+        /// The stream's data payload bytes read since its previous batch, this one's included
+        /// (the unit of credit: the writer counts the same bytes).
+        bytes: u64,
     },
     /// `stream` ended cleanly.
     End {
         /// The stream id.
         stream: u32,
+        /// How long the producer waited for credit on this stream.
+        credit_wait: Duration,
     },
     /// `stream` ended with the producer's error.
     Error {
@@ -403,6 +457,8 @@ pub struct RingReader {
     consumer: Consumer,
     mode: DecodeMode,
     decoders: HashMap<u32, StreamDecoder>,
+    /// Data payload bytes of each open stream not yet reported with a batch.
+    unreported: HashMap<u32, u64>,
     pending: VecDeque<StreamEvent>,
     bytes_read: u64,
 }
@@ -424,6 +480,7 @@ impl RingReader {
             consumer,
             mode,
             decoders: HashMap::new(),
+            unreported: HashMap::new(),
             pending: VecDeque::new(),
             bytes_read: 0,
         }
@@ -441,6 +498,7 @@ impl RingReader {
         // Pairs with the Acquire load in `RingWriter::is_cancelled`.
         self.consumer.control()[word].fetch_or(bit, Ordering::Release);
         self.decoders.remove(&stream);
+        self.unreported.remove(&stream);
         self.pending.retain(|event| event.stream() != stream);
         Ok(())
     }
@@ -514,29 +572,58 @@ impl RingReader {
                     .decoders
                     .entry(stream)
                     .or_insert_with(|| StreamDecoder::new().with_require_alignment(true));
+                let unreported = self.unreported.entry(stream).or_insert(0);
+                *unreported += buffer.len() as u64;
                 while !buffer.is_empty() {
                     if let Some(batch) = decoder.decode(&mut buffer)? {
-                        self.pending.push_back(StreamEvent::Batch { stream, batch });
+                        let bytes = std::mem::take(unreported);
+                        self.pending.push_back(StreamEvent::Batch {
+                            stream,
+                            batch,
+                            bytes,
+                        });
                     }
                 }
             }
             KIND_END => {
+                let credit_wait = match frame.bytes() {
+                    [] => Duration::ZERO,
+                    bytes => Duration::from_nanos(u64::from_le_bytes(bytes.try_into().map_err(
+                        |_| {
+                            TransportError::Corrupt(format!(
+                                "an end frame of {} bytes",
+                                bytes.len()
+                            ))
+                        },
+                    )?)),
+                };
+                let unreported = self.unreported.remove(&stream).unwrap_or(0);
                 if let Some(mut decoder) = self.decoders.remove(&stream) {
                     // Arrow's decoder emits a message whose body is empty (a batch of null-typed
                     // columns only, or of no columns) only when it is handed more bytes; the
                     // stream's end-of-stream marker is those bytes for the last message.
                     let mut end = Buffer::from_slice_ref(END_OF_STREAM);
+                    let mut bytes = unreported;
                     while !end.is_empty() {
                         if let Some(batch) = decoder.decode(&mut end)? {
-                            self.pending.push_back(StreamEvent::Batch { stream, batch });
+                            let bytes = std::mem::take(&mut bytes);
+                            self.pending.push_back(StreamEvent::Batch {
+                                stream,
+                                batch,
+                                bytes,
+                            });
                         }
                     }
                     decoder.finish()?;
                 }
-                self.pending.push_back(StreamEvent::End { stream });
+                self.pending.push_back(StreamEvent::End {
+                    stream,
+                    credit_wait,
+                });
             }
             KIND_ERROR => {
                 self.decoders.remove(&stream);
+                self.unreported.remove(&stream);
                 let message = String::from_utf8_lossy(frame.bytes()).into_owned();
                 self.pending
                     .push_back(StreamEvent::Error { stream, message });
@@ -552,7 +639,7 @@ impl StreamEvent {
     pub fn stream(&self) -> u32 {
         match self {
             StreamEvent::Batch { stream, .. }
-            | StreamEvent::End { stream }
+            | StreamEvent::End { stream, .. }
             | StreamEvent::Error { stream, .. } => *stream,
         }
     }

@@ -16,13 +16,13 @@ async fn read_all(reader: &mut RingReader) -> HashMap<u32, Result<Vec<RecordBatc
     let mut streams: HashMap<u32, Result<Vec<RecordBatch>, String>> = HashMap::new();
     while let Some(event) = reader.next_async().await.unwrap() {
         match event {
-            StreamEvent::Batch { stream, batch } => streams
+            StreamEvent::Batch { stream, batch, .. } => streams
                 .entry(stream)
                 .or_insert_with(|| Ok(Vec::new()))
                 .as_mut()
                 .unwrap()
                 .push(batch),
-            StreamEvent::End { stream } => {
+            StreamEvent::End { stream, .. } => {
                 streams.entry(stream).or_insert_with(|| Ok(Vec::new()));
             }
             StreamEvent::Error { stream, message } => {

@@ -51,6 +51,7 @@ fn requests_round_trip() {
             start: 4,
             end: 8,
             head: head.clone(),
+            window: 65536,
         };
         match Request::decode(&request.encode()).unwrap() {
             Request::ExecuteTask {
@@ -58,8 +59,9 @@ fn requests_round_trip() {
                 start,
                 end,
                 head: decoded,
+                window,
             } => {
-                assert_eq!((task_key, start, end), (key(), 4, 8));
+                assert_eq!((task_key, start, end, window), (key(), 4, 8, 65536));
                 assert_eq!(decoded, head);
             }
             other => panic!("{other:?}"),
@@ -74,6 +76,7 @@ fn a_backwards_partition_range_is_refused() {
         start: 8,
         end: 4,
         head: Head::None,
+        window: 1,
     };
     assert!(Request::decode(&request.encode()).is_err());
 }
@@ -195,19 +198,25 @@ fn accepted_carries_the_producer_pid() {
 }
 
 #[test]
-fn cancel_messages_round_trip_and_reject_anything_else() {
-    for slot in [0, 7, u32::MAX] {
-        assert_eq!(
-            decode_cancel_partition(&cancel_partition(slot)).unwrap(),
-            slot
-        );
+fn consumer_messages_round_trip_and_reject_anything_else() {
+    for message in [
+        ConsumerMessage::Cancel(0),
+        ConsumerMessage::Cancel(u32::MAX),
+        ConsumerMessage::Grant { slot: 7, total: 1 },
+        ConsumerMessage::Grant {
+            slot: 3,
+            total: u64::MAX,
+        },
+    ] {
+        assert_eq!(ConsumerMessage::decode(&message.encode()).unwrap(), message);
+        let mut long = message.encode();
+        long.push(0);
+        assert!(ConsumerMessage::decode(&long).is_err());
+        let short = message.encode();
+        assert!(ConsumerMessage::decode(&short[..short.len() - 1]).is_err());
     }
-    assert!(decode_cancel_partition(&[]).is_err());
-    assert!(decode_cancel_partition(&[C2W_WORK_UNIT_EOS, 0, 0, 0, 0]).is_err());
-    let mut long = cancel_partition(1);
-    long.push(0);
-    assert!(decode_cancel_partition(&long).is_err());
-    assert!(decode_cancel_partition(&cancel_partition(1)[..3]).is_err());
+    assert!(ConsumerMessage::decode(&[]).is_err());
+    assert!(ConsumerMessage::decode(&[C2W_WORK_UNIT_EOS, 0, 0, 0, 0]).is_err());
 }
 
 proptest! {
@@ -217,7 +226,7 @@ proptest! {
     fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = Request::decode(&bytes);
         let _ = Reply::decode(&bytes);
-        let _ = decode_cancel_partition(&bytes);
+        let _ = ConsumerMessage::decode(&bytes);
     }
 
     /// A valid message with one byte changed decodes or fails cleanly.

@@ -2,14 +2,14 @@
 //! and `Partitions::demultiplex` reading it, joined by a socket pair as a worker connection.
 
 use super::*;
-use crate::channel::{Partitions, WorkerAddress};
+use crate::channel::{ExchangeMetrics, Partitions, WorkerAddress};
+use crate::credit::Budget;
 use crate::transport::{DecodeMode, RingReader};
 use datafusion::arrow::array::Int64Array;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, UnboundedMemoryPool};
+use datafusion::execution::memory_pool::{MemoryPool, UnboundedMemoryPool};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion_distributed::BytesCounterMetric;
 use futures::stream::BoxStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -62,30 +62,47 @@ fn silent(dropped: Arc<AtomicBool>) -> SendableRecordBatchStream {
     Box::pin(RecordBatchStreamAdapter::new(schema(), stream))
 }
 
-/// Starts `streams` on the producing end and returns the consumer's partition streams.
-fn call(
+/// Starts `streams` on the producing end and returns the consumer's partition streams, whose
+/// credit comes from a budget of `budget_bytes`.
+fn call_with_budget(
     streams: Vec<SendableRecordBatchStream>,
     address: WorkerAddress,
     stall_timeout: Option<Duration>,
-) -> Vec<BoxStream<'static, Result<RecordBatch>>> {
+    budget_bytes: usize,
+    pool: &Arc<dyn MemoryPool>,
+) -> (
+    Vec<BoxStream<'static, Result<RecordBatch>>>,
+    ExchangeMetrics,
+) {
     let ring = RingParts::create_owned("dfshm-test-ring", 64 << 10).unwrap();
     let (consumer_end, producer_end) = UnixStream::pair().unwrap();
     let writer = RingWriter::new(ring.producer(None), None);
-    let count = streams.len();
-    tokio::spawn(serve_partitions(producer_end, writer, streams));
-    let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+    let budget = Arc::new(Budget::new(budget_bytes, pool));
+    let (credits, window) = budget.open(streams.len());
+    tokio::spawn(serve_partitions(producer_end, writer, streams, window));
     let partitions = Partitions {
         reader: RingReader::new(ring.consumer(None), DecodeMode::CopyOut),
         socket: consumer_end,
         address,
         start: 0,
-        count,
+        credits,
     };
-    partitions.demultiplex(
-        MemoryConsumer::new("test").register(&pool),
-        BytesCounterMetric::default(),
-        stall_timeout,
+    let metrics = ExchangeMetrics::default();
+    (
+        partitions.demultiplex(metrics.clone(), stall_timeout),
+        metrics,
     )
+}
+
+/// [`call_with_budget`] with the default budget.
+fn call(
+    streams: Vec<SendableRecordBatchStream>,
+    address: WorkerAddress,
+    stall_timeout: Option<Duration>,
+) -> Vec<BoxStream<'static, Result<RecordBatch>>> {
+    let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+    let budget = crate::credit::DEFAULT_EXCHANGE_BUDGET;
+    call_with_budget(streams, address, stall_timeout, budget, &pool).0
 }
 
 async fn until(what: &str, done: impl Fn() -> bool) {
@@ -188,4 +205,76 @@ async fn a_silent_worker_that_answers_no_ping_fails_after_the_stall_timeout() {
     );
     let error = streams[0].next().await.unwrap().unwrap_err().to_string();
     assert!(error.contains("worker 7 is not running"), "{error}");
+}
+
+/// `batches` batches of `rows` Int64 rows each, counting how many were produced.
+fn wide_numbers(
+    batches: usize,
+    rows: usize,
+    produced: Arc<AtomicUsize>,
+) -> SendableRecordBatchStream {
+    let stream = futures::stream::iter(0..batches).then(move |n| {
+        let produced = produced.clone();
+        async move {
+            tokio::task::yield_now().await;
+            produced.fetch_add(1, Ordering::SeqCst);
+            let values: Vec<i64> = (0..rows as i64).map(|row| row + n as i64).collect();
+            Ok(RecordBatch::try_new(
+                schema(),
+                vec![Arc::new(Int64Array::from(values))],
+            )?)
+        }
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema(), stream))
+}
+
+async fn rows_of(stream: &mut BoxStream<'static, Result<RecordBatch>>) -> usize {
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        rows += batch.unwrap().num_rows();
+    }
+    rows
+}
+
+/// A reader that takes one partition to its end before it looks at the other (as a hash join
+/// builds before it probes) gets both, while the unread partition waits within its window: the
+/// producer stops making its batches, and nothing piles up in the consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_partition_waits_within_its_credit_while_its_sibling_flows() {
+    const BATCHES: usize = 400;
+    const ROWS: usize = 1024; // 8 KiB a batch: 3.2 MiB a partition
+    const BUDGET: usize = 256 << 10;
+    let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+    let made: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::default()).collect();
+    let (streams, metrics) = call_with_budget(
+        made.iter()
+            .map(|made| wide_numbers(BATCHES, ROWS, made.clone()))
+            .collect(),
+        nowhere(),
+        None,
+        BUDGET,
+        &pool,
+    );
+    let mut streams = streams.into_iter();
+    let (mut first, mut second) = (streams.next().unwrap(), streams.next().unwrap());
+    let read_first = tokio::time::timeout(DEADLINE, rows_of(&mut first));
+    assert_eq!(read_first.await.expect("no deadlock"), BATCHES * ROWS);
+    // The second partition's window is half the budget; its producer holds one more batch in
+    // hand and may run one piece past its credit.
+    let window_batches = (BUDGET / 2) / (ROWS * 8);
+    let second_made = made[1].load(Ordering::SeqCst);
+    assert!(
+        second_made <= window_batches + 3,
+        "the unread partition made {second_made} batches; its window holds {window_batches}"
+    );
+    let read_second = tokio::time::timeout(DEADLINE, rows_of(&mut second));
+    assert_eq!(read_second.await.expect("no deadlock"), BATCHES * ROWS);
+    let peak = metrics.peak_buffered.value();
+    let bound = BUDGET + 2 * (crate::credit::MIN_WINDOW as usize + (16 << 10));
+    assert!(
+        peak <= bound,
+        "{peak} bytes waited in the consumer; the bound is {bound}"
+    );
+    drop((first, second));
+    assert_eq!(pool.reserved(), 0, "every credit was repaid");
 }

@@ -57,6 +57,11 @@ struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     scan_bytes_per_task: Option<usize>,
 
+    /// With workers, what one query may hold of partitions read from workers and not yet
+    /// consumed, in this process and in each worker, e.g. 16M [default: 64M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    exchange_budget: Option<usize>,
+
     /// Memory operators may use before they spill or fail, e.g. 512M or 2G [default: unbounded].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory_limit: Option<usize>,
@@ -212,6 +217,9 @@ async fn run(args: Args) -> ExitCode {
     }
     if let Some(bytes) = args.scan_bytes_per_task {
         builder = builder.scan_bytes_per_task(bytes as u64);
+    }
+    if let Some(bytes) = args.exchange_budget {
+        builder = builder.exchange_budget_bytes(bytes);
     }
     match args.cache_dir.clone().or_else(default_cache_dir) {
         Some(dir) => {
