@@ -248,6 +248,61 @@ async fn workers_killed_at_random_points_fail_queries_cleanly_and_the_engine_rec
     .await;
 }
 
+/// A reader that stops reading holds the workers at their credit: they go idle with little
+/// waiting in the coordinator. A worker killed then fails the query as soon as the reader looks
+/// again (after the few batches already there), and nothing is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_while_its_reader_is_out_of_credit_fails_the_query_cleanly() {
+    guarded(async {
+        let before = resources();
+        let engine = sf01_engine(Engine::builder().exchange_budget_bytes(256 << 10)).await;
+        limit_1(&engine).await;
+        quiet(&engine).await;
+        let rss_before = usage(std::process::id()).unwrap().rss_kib;
+        // About 100 MB of Arrow arrays if it all came at once.
+        let mut rows = stream(&engine, "select * from lineitem", &CancelToken::new()).await;
+        assert!(rows.next().await.unwrap().unwrap().num_rows() > 0);
+        become_idle(&engine.worker_pids(), SETTLE).await;
+        let grown_kib = usage(std::process::id())
+            .unwrap()
+            .rss_kib
+            .saturating_sub(rss_before);
+        assert!(
+            grown_kib < 48 * 1024,
+            "the coordinator grew by {grown_kib} KiB while nobody read: the exchange is unbounded"
+        );
+        let victim = engine.worker_pids()[0];
+        signal(victim, libc::SIGKILL);
+        let killed = std::time::Instant::now();
+        let error = loop {
+            match rows.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => break error,
+                None => panic!("the query ended without the killed worker's rows"),
+            }
+        };
+        eprintln!(
+            "the reader saw the kill after {:?}: {error}",
+            killed.elapsed()
+        );
+        assert!(error.to_string().contains("worker"), "{error}");
+        drop(rows);
+        limit_1(&engine).await;
+        quiet(&engine).await;
+        drop(engine);
+        assert!(is_dead(victim));
+        eventually("child processes were left behind", SETTLE, || {
+            children().is_empty()
+        })
+        .await;
+        eventually("the engine leaked fds or rings", SETTLE, || {
+            resources() == before
+        })
+        .await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_worker_fails_the_query_and_is_replaced() {
     guarded(async {

@@ -251,6 +251,8 @@ async fn explain_analyze_shows_stages_tasks_workers_and_ring_metrics() {
         "Stage 1",
         "tasks=2",
         "ring_bytes",
+        "credit_wait",
+        "peak_buffered_bytes",
         "output_rows",
     ] {
         assert!(text.contains(needle), "no {needle} in\n{text}");

@@ -6,41 +6,50 @@ mod common;
 use common::{assert_same_rows, datafusion_oracle, oracle_answer, tpch_data};
 use dfshm::{Engine, StatementOutcome, Transport, tpch};
 
-/// Runs every statement of `sql` on `engine`; returns the rows of the row-returning statement.
+/// Runs every statement of `sql` on `engine`; returns the rows of the row-returning statement
+/// and whether its plan had stages on workers.
 async fn engine_answer(
     engine: &Engine,
     sql: &str,
-) -> Vec<dfshm::datafusion::arrow::record_batch::RecordBatch> {
-    let mut answer = Vec::new();
+) -> (
+    Vec<dfshm::datafusion::arrow::record_batch::RecordBatch>,
+    bool,
+) {
+    let mut answer = (Vec::new(), false);
     for statement in engine.statements(sql).expect("split the query") {
         let outcome = engine
             .run_statement(&statement)
             .await
             .expect("plan the statement");
         if let StatementOutcome::Rows(frame) = outcome {
-            answer = frame
-                .collect()
+            let ctx = frame.task_ctx();
+            let plan = frame.create_physical_plan().await.expect("plan the query");
+            let distributed = dfshm::stages_on_workers(&plan) > 0;
+            let rows = dfshm::datafusion::physical_plan::collect(plan, std::sync::Arc::new(ctx))
                 .await
                 .unwrap_or_else(|error| panic!("{error}\nwhile running: {}", statement.text()));
+            answer = (rows, distributed);
         }
     }
     answer
 }
 
-async fn all_queries_match(engine: Engine) {
-    all_queries_match_on(engine, tpch_data()).await;
+/// Every query equals DataFusion's answer; returns how many ran stages on workers.
+async fn all_queries_match(engine: Engine) -> usize {
+    all_queries_match_on(engine, tpch_data()).await
 }
 
-async fn all_queries_match_on(engine: Engine, data: &std::path::Path) {
+async fn all_queries_match_on(engine: Engine, data: &std::path::Path) -> usize {
     tpch::register_tables(&engine, data)
         .await
         .expect("register tables");
     let oracle = datafusion_oracle(data).await;
-    let mut queries_with_rows = 0;
+    let (mut queries_with_rows, mut on_workers) = (0, 0);
     for number in 1..=tpch::QUERY_COUNT {
         let sql = tpch::query(number).expect("query exists");
         let expected = oracle_answer(&oracle, sql).await;
-        let actual = engine_answer(&engine, sql).await;
+        let (actual, distributed) = engine_answer(&engine, sql).await;
+        on_workers += usize::from(distributed);
         if expected.iter().any(|batch| batch.num_rows() > 0) {
             queries_with_rows += 1;
         }
@@ -50,6 +59,16 @@ async fn all_queries_match_on(engine: Engine, data: &std::path::Path) {
     assert!(
         queries_with_rows >= 20,
         "only {queries_with_rows} queries returned rows: the test data is too small to check them"
+    );
+    on_workers
+}
+
+/// With workers, most queries must really have run there: a differential test that only ever
+/// ran in the coordinator would prove nothing.
+fn on_workers(distributed: usize) {
+    assert!(
+        distributed >= 15,
+        "only {distributed} of 22 queries ran stages on workers"
     );
 }
 
@@ -132,22 +151,55 @@ async fn in_process_workers_really_split_a_join_into_stages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tpch_queries_on_one_worker_process_equal_datafusion() {
-    all_queries_match(common::shm_engine(1, 2).await).await;
+    // datafusion-distributed gives a stage at most one task per worker: with one worker no
+    // stage splits, and it leaves the whole plan in the coordinator.
+    let distributed = all_queries_match(common::shm_engine(1, 2).await).await;
+    assert_eq!(
+        distributed, 0,
+        "one worker now gets stages: check what this test proves"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tpch_queries_on_two_worker_processes_equal_datafusion() {
-    all_queries_match(common::shm_engine(2, 2).await).await;
+    on_workers(all_queries_match(common::shm_engine(2, 2).await).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tpch_queries_on_four_worker_processes_equal_datafusion() {
-    all_queries_match(common::shm_engine(4, 3).await).await;
+    on_workers(all_queries_match(common::shm_engine(4, 3).await).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tpch_queries_on_worker_processes_with_one_partition_per_task_equal_datafusion() {
-    all_queries_match(common::shm_engine(2, 1).await).await;
+    // With one partition per node DataFusion plans no repartitioning, so datafusion-distributed
+    // finds no stage boundary and the plans stay in the coordinator.
+    let distributed = all_queries_match(common::shm_engine(2, 1).await).await;
+    assert_eq!(
+        distributed, 0,
+        "one partition per node now gets stages: check this test"
+    );
+}
+
+/// The smallest exchange a user can configure: every partition's window is the 16 KiB minimum
+/// and every ring is 64 KiB, so producers wait for credit all the time. Nothing may hang (the
+/// watchdog) and every answer stays right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_queries_with_a_64_kib_exchange_budget_and_64_kib_rings_equal_datafusion() {
+    let engine = dfshm::Engine::builder()
+        .workers(2)
+        .worker_program(common::binary("dfshm-worker"))
+        .target_partitions(2)
+        .ring_bytes(64 << 10)
+        .exchange_budget_bytes(64 << 10)
+        .build()
+        .expect("start worker processes");
+    let engine = common::small_scan_partitions(engine).await;
+    let watchdog = std::time::Duration::from_secs(900);
+    let distributed = tokio::time::timeout(watchdog, all_queries_match(engine))
+        .await
+        .expect("a query hung with the smallest exchange budget");
+    on_workers(distributed);
 }
 
 #[test]

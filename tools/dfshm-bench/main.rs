@@ -6,6 +6,7 @@
 
 mod cache;
 mod faults;
+mod memory;
 mod ring;
 mod setup;
 
@@ -47,6 +48,11 @@ enum Command {
     Faults(faults::FaultsArgs),
     /// Measure the result cache: cold run against repeat per TPC-H query, and stage reuse.
     Cache(cache::CacheArgs),
+    /// Measure the peak memory of a host reading lineitem slower than the workers produce it.
+    Memory(memory::MemoryArgs),
+    /// One measured run of `memory` (started by it; not for direct use).
+    #[command(hide = true)]
+    MemoryPeer(memory::PeerArgs),
     /// The peer process of `ring` (started by it; not for direct use).
     #[command(hide = true)]
     RingPeer {
@@ -146,6 +152,11 @@ fn main() -> ExitCode {
             faults::run(args, &dir).await
         }),
         Command::Cache(args) => block_on(cache::run(args)),
+        Command::Memory(args) => {
+            let dir = cache_dir(args.sf);
+            generate(args.sf, &dir).and_then(|()| memory::run(args, &dir))
+        }
+        Command::MemoryPeer(args) => block_on(memory::peer(args)),
         Command::RingPeer { socket } => {
             dfshm::testing::ring_bench::run_peer(&socket).map_err(|error| error.to_string())
         }
