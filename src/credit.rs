@@ -127,7 +127,7 @@ impl Budget {
             lent = 0;
         }
         if lent == 0 && nothing_outstanding {
-            lent = wanted.min(MIN_WINDOW).max(1);
+            lent = wanted.clamp(1, MIN_WINDOW);
             state.reservation.grow(lent as usize);
         }
         state.outstanding += lent;
