@@ -593,6 +593,7 @@ impl Partitions {
             streams.push(
                 PartitionStream {
                     receiver: rx,
+                    pieces: Vec::new(),
                     credit,
                     control: control.clone(),
                     metrics: metrics.clone(),
@@ -650,12 +651,15 @@ fn spawn_control_writer(
     (tx, keep_alive)
 }
 
-/// A batch (or the error ending a partition) and the partition's bytes it accounts for.
-type Item = (Result<RecordBatch>, u64);
+/// A batch (or the error ending a partition), the partition's bytes it accounts for, and
+/// whether more pieces of the producer's batch follow.
+type Item = (Result<RecordBatch>, u64, bool);
 
 /// One partition of an execute-task call.
 struct PartitionStream {
     receiver: mpsc::UnboundedReceiver<Item>,
+    /// Pieces of a batch the producer sliced to fit the ring, until its last piece arrives.
+    pieces: Vec<RecordBatch>,
     credit: StreamCredit,
     control: mpsc::UnboundedSender<ConsumerMessage>,
     metrics: ExchangeMetrics,
@@ -666,18 +670,40 @@ struct PartitionStream {
 impl Stream for PartitionStream {
     type Item = Result<RecordBatch>;
 
+    /// The producer's batches as it made them: the pieces of a sliced batch are put back
+    /// together. Each piece repays its credit as it is taken, so a batch larger than the
+    /// partition's window still flows.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.receiver.poll_recv(cx) {
-            Poll::Ready(Some((item, bytes))) => {
-                self.metrics.unbuffer(bytes as usize);
-                if let Some(total) = self.credit.took(bytes) {
-                    let slot = self.slot as u32;
-                    let _ = self.control.send(ConsumerMessage::Grant { slot, total });
-                }
-                Poll::Ready(Some(item))
+        loop {
+            let (item, bytes, continues) = match self.receiver.poll_recv(cx) {
+                Poll::Ready(Some(item)) => item,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            };
+            self.metrics.unbuffer(bytes as usize);
+            if let Some(total) = self.credit.took(bytes) {
+                let slot = self.slot as u32;
+                let _ = self.control.send(ConsumerMessage::Grant { slot, total });
             }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+            let batch = match item {
+                Ok(batch) => batch,
+                Err(error) => {
+                    self.pieces.clear();
+                    return Poll::Ready(Some(Err(error)));
+                }
+            };
+            if continues {
+                self.pieces.push(batch);
+                continue;
+            }
+            if self.pieces.is_empty() {
+                return Poll::Ready(Some(Ok(batch)));
+            }
+            let mut pieces = std::mem::take(&mut self.pieces);
+            pieces.push(batch);
+            let whole = datafusion::arrow::compute::concat_batches(&pieces[0].schema(), &pieces)
+                .map_err(|error| DataFusionError::ArrowError(Box::new(error), None));
+            return Poll::Ready(Some(whole));
         }
     }
 }
@@ -688,7 +714,7 @@ impl Drop for PartitionStream {
         // already ended).
         let _ = self.dropped.send(self.slot);
         self.receiver.close();
-        while let Ok((_, bytes)) = self.receiver.try_recv() {
+        while let Ok((_, bytes, _)) = self.receiver.try_recv() {
             self.metrics.unbuffer(bytes as usize);
         }
     }
@@ -771,6 +797,7 @@ impl Demux {
                     stream,
                     batch,
                     bytes,
+                    continues,
                 })) => {
                     let slot = stream as usize;
                     let Some(Some(sender)) = self.senders.get(slot) else {
@@ -778,7 +805,7 @@ impl Demux {
                     };
                     // Bounded by the partition's credit: the producer wrote it within its window.
                     self.metrics.buffer(bytes as usize);
-                    if sender.send((Ok(batch), bytes)).is_err() {
+                    if sender.send((Ok(batch), bytes, continues)).is_err() {
                         self.metrics.unbuffer(bytes as usize);
                         self.senders[slot] = None;
                         self.cancel_at_producer(slot);
@@ -798,7 +825,7 @@ impl Demux {
                         self.senders.get_mut(stream as usize).and_then(Option::take)
                     {
                         let error = self.address.worker_error(wire::error_from_text(&message));
-                        let _ = sender.send((Err(error), 0));
+                        let _ = sender.send((Err(error), 0, false));
                     }
                 }
                 Ok(None) => {
@@ -851,7 +878,7 @@ impl Demux {
     /// Ends every unfinished partition with an error and cancels the ring.
     fn fail_all(&mut self, error: impl Fn() -> DataFusionError) {
         for sender in self.senders.iter_mut().filter_map(Option::take) {
-            let _ = sender.send((Err(error()), 0));
+            let _ = sender.send((Err(error()), 0, false));
         }
         self.reader.cancel();
     }

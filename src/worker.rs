@@ -560,10 +560,17 @@ async fn pump(
                         return;
                     }
                 };
-                for piece in pieces {
+                let last = pieces.len().saturating_sub(1);
+                for (index, piece) in pieces.iter().enumerate() {
                     let written = writer.lock().await.stream_bytes(stream_id);
                     waited += credit.wait(slot, written).await;
-                    match writer.lock().await.write_piece(stream_id, &piece).await {
+                    let continues = index < last;
+                    match writer
+                        .lock()
+                        .await
+                        .write_piece(stream_id, piece, continues)
+                        .await
+                    {
                         Ok(WriteOutcome::Written) => {}
                         // Cancelled by the consumer, or the ring broke (the consumer is gone).
                         Ok(WriteOutcome::Cancelled) | Err(_) => return,

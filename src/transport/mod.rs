@@ -4,7 +4,8 @@
 //! Each ring frame carries one stream's bytes, tagged `(stream id << 8) | kind`. A `Data` frame
 //! holds IPC stream bytes (normally whole messages: the schema the first time, dictionaries, one
 //! record batch); `End` and `Error` end a stream. A batch is sliced by rows so that each piece
-//! fits a frame; a single row too large for a frame is streamed over several frames and
+//! fits a frame (every piece but the last is flagged, so that a reader can put the batch back
+//! together); a single row too large for a frame is streamed over several frames and
 //! reassembled by the decoder, so no batch is ever refused.
 //!
 //! Reading is zero-copy by default: decoded arrays point into the ring and the frame is released
@@ -42,6 +43,8 @@ const KIND_DATA: u64 = 1;
 const KIND_DATA_COPY: u64 = 2;
 const KIND_END: u64 = 3;
 const KIND_ERROR: u64 = 4;
+/// Set on the frames of a data message that is not the last piece of its batch.
+const FLAG_CONTINUES: u64 = 0x80;
 
 fn tag(stream: u32, kind: u64) -> u64 {
     ((stream as u64) << 8) | kind
@@ -192,8 +195,10 @@ impl RingWriter {
         stream: u32,
         batch: &RecordBatch,
     ) -> Result<WriteOutcome, TransportError> {
-        for piece in self.pieces(batch)? {
-            if self.write_piece(stream, &piece).await? == WriteOutcome::Cancelled {
+        let pieces = self.pieces(batch)?;
+        let last = pieces.len().saturating_sub(1);
+        for (index, piece) in pieces.iter().enumerate() {
+            if self.write_piece(stream, piece, index < last).await? == WriteOutcome::Cancelled {
                 return Ok(WriteOutcome::Cancelled);
             }
         }
@@ -210,12 +215,15 @@ impl RingWriter {
     }
 
     /// Encodes one piece of a batch (see [`RingWriter::pieces`]; any batch works, it is only
-    /// written in one message) into the ring as part of `stream`, waiting for room as needed.
-    /// The payload bytes it took are counted in [`RingWriter::stream_bytes`].
+    /// written in one message) into the ring as part of `stream`, waiting for room as needed;
+    /// `continues` says more pieces of the same batch follow (the reader's
+    /// [`StreamEvent::Batch`] says so too, so that the batch can be put back together). The
+    /// payload bytes it took are counted in [`RingWriter::stream_bytes`].
     pub async fn write_piece(
         &mut self,
         stream: u32,
         piece: &RecordBatch,
+        continues: bool,
     ) -> Result<WriteOutcome, TransportError> {
         check_stream(stream)?;
         if self.is_cancelled(stream) {
@@ -245,11 +253,14 @@ impl RingWriter {
         // A message spread over several frames must be copied out by the reader: its decoder
         // would otherwise pin the first frame while waiting for the rest, and a pinned frame
         // stops the ring.
-        let kind = if total > self.max_frame_bytes {
+        let mut kind = if total > self.max_frame_bytes {
             KIND_DATA_COPY
         } else {
             state.data_kind
         };
+        if continues {
+            kind |= FLAG_CONTINUES;
+        }
         state.bytes += total as u64;
         self.write_buffers(tag(stream, kind), &buffers).await?;
         self.stats.batches += 1;
@@ -426,6 +437,8 @@ pub enum StreamEvent {
         /// The stream's data payload bytes read since its previous batch, this one's included
         /// (the unit of credit: the writer counts the same bytes).
         bytes: u64,
+        /// More pieces of the producer's batch follow (it was sliced to fit the ring's frames).
+        continues: bool,
     },
     /// `stream` ended cleanly.
     End {
@@ -556,7 +569,8 @@ impl RingReader {
         let stream = u32::try_from(frame.tag() >> 8)
             .map_err(|_| TransportError::Corrupt(format!("tag {:#x}", frame.tag())))?;
         check_stream(stream)?;
-        let kind = frame.tag() & 0xff;
+        let kind = frame.tag() & 0xff & !FLAG_CONTINUES;
+        let continues = frame.tag() & FLAG_CONTINUES != 0;
         self.bytes_read += frame.bytes().len() as u64;
         if self.is_cancelled(stream) {
             return Ok(());
@@ -581,6 +595,7 @@ impl RingReader {
                             stream,
                             batch,
                             bytes,
+                            continues,
                         });
                     }
                 }
@@ -611,6 +626,7 @@ impl RingReader {
                                 stream,
                                 batch,
                                 bytes,
+                                continues: false,
                             });
                         }
                     }

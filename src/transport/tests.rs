@@ -179,6 +179,55 @@ async fn a_cancelled_stream_stops_its_producer_and_spares_its_siblings() {
     assert_eq!(concat(streams[&2].as_ref().unwrap()), batch);
 }
 
+/// A batch sliced to fit the frames arrives as pieces, every one but the last flagged, and
+/// each piece reports the stream bytes it took (which add up to what the writer counted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pieces_of_a_sliced_batch_are_flagged_until_the_last() {
+    use datafusion::arrow::array::Int64Array;
+    let parts = ring(64 * 1024);
+    let mut writer = RingWriter::new(parts.producer(None), None);
+    let mut reader = RingReader::new(parts.consumer(None), DecodeMode::CopyOut);
+    let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+    let values = Int64Array::from_iter_values(0..20_000);
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(values)]).unwrap();
+    let writing = tokio::spawn(async move {
+        writer.write_batch(0, &batch).await.unwrap();
+        writer.write_batch(0, &batch.slice(0, 10)).await.unwrap();
+        let written = writer.stream_bytes(0);
+        writer.finish_stream(0).await.unwrap();
+        writer.close();
+        (batch, written)
+    });
+    let mut events = Vec::new();
+    while let Some(event) = reader.next_async().await.unwrap() {
+        events.push(event);
+    }
+    let (batch, written) = writing.await.unwrap();
+    let mut pieces = Vec::new();
+    let mut flags = Vec::new();
+    let mut bytes = 0;
+    for event in events {
+        if let StreamEvent::Batch {
+            batch: piece,
+            bytes: taken,
+            continues,
+            ..
+        } = event
+        {
+            pieces.push(piece);
+            flags.push(continues);
+            bytes += taken;
+        }
+    }
+    assert!(pieces.len() > 2, "160 KB in 16 KiB frames comes in pieces");
+    let (whole, small) = (pieces.len() - 1, flags.len() - 1);
+    assert!(flags[..whole - 1].iter().all(|flag| *flag), "{flags:?}");
+    assert!(!flags[whole - 1] && !flags[small], "{flags:?}");
+    assert_eq!(concat(&pieces[..whole]), batch);
+    assert_eq!(pieces[whole], batch.slice(0, 10));
+    assert_eq!(bytes, written);
+}
+
 #[test]
 fn stream_ids_beyond_the_control_bits_are_refused() {
     let parts = ring(8192);

@@ -278,3 +278,36 @@ async fn an_unread_partition_waits_within_its_credit_while_its_sibling_flows() {
     drop((first, second));
     assert_eq!(pool.reserved(), 0, "every credit was repaid");
 }
+
+/// Batches larger than a frame and than the partition's whole window come out as the producer
+/// made them: sliced to cross the ring, put back together at the reader, each piece repaying
+/// its credit on the way so the window never stops a batch halfway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_larger_than_the_window_arrive_whole() {
+    const ROWS: usize = 20_000; // 160 KB a batch; the ring's frames hold 16 KiB
+    let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+    let (mut streams, _) = call_with_budget(
+        vec![wide_numbers(12, ROWS, Arc::default())],
+        nowhere(),
+        None,
+        16 << 10,
+        &pool,
+    );
+    let mut batches = Vec::new();
+    let reading = async {
+        while let Some(batch) = streams[0].next().await {
+            batches.push(batch.unwrap());
+        }
+    };
+    tokio::time::timeout(DEADLINE, reading)
+        .await
+        .expect("no deadlock");
+    assert_eq!(batches.len(), 12);
+    for (n, batch) in batches.iter().enumerate() {
+        let expected: Vec<i64> = (0..ROWS as i64).map(|row| row + n as i64).collect();
+        assert_eq!(
+            batch.column(0).as_ref(),
+            &Int64Array::from(expected) as &dyn datafusion::arrow::array::Array
+        );
+    }
+}
