@@ -72,6 +72,18 @@ async fn quiet(engine: &Engine) {
     become_idle(&pids, SETTLE).await;
 }
 
+/// Once an engine is dropped: no child process, and this process's fds and rings as `before`.
+async fn nothing_left(before: &common::Resources) {
+    eventually("child processes were left behind", SETTLE, || {
+        children().is_empty()
+    })
+    .await;
+    eventually("the engine leaked fds or rings", SETTLE, || {
+        resources() == *before
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limit_dropped_stream_and_token_stop_every_worker() {
     guarded(async {
@@ -236,14 +248,7 @@ async fn workers_killed_at_random_points_fail_queries_cleanly_and_the_engine_rec
         for pid in workers {
             assert!(is_dead(pid), "worker {pid} outlived its engine");
         }
-        eventually("child processes were left behind", SETTLE, || {
-            children().is_empty()
-        })
-        .await;
-        eventually("the engine leaked fds or rings", SETTLE, || {
-            resources() == before
-        })
-        .await;
+        nothing_left(&before).await;
     })
     .await;
 }
@@ -291,14 +296,7 @@ async fn a_worker_killed_while_its_reader_is_out_of_credit_fails_the_query_clean
         quiet(&engine).await;
         drop(engine);
         assert!(is_dead(victim));
-        eventually("child processes were left behind", SETTLE, || {
-            children().is_empty()
-        })
-        .await;
-        eventually("the engine leaked fds or rings", SETTLE, || {
-            resources() == before
-        })
-        .await;
+        nothing_left(&before).await;
     })
     .await;
 }
