@@ -52,6 +52,14 @@ async fn run(
     ))
 }
 
+/// The rows of `sql` on `engine` as a printed table.
+async fn printed(engine: &Engine, sql: &str) -> String {
+    let (rows, _) = run(engine, sql).await.unwrap();
+    dfshm::datafusion::arrow::util::pretty::pretty_format_batches(&rows)
+        .unwrap()
+        .to_string()
+}
+
 /// `sql` gives the same rows on workers as in-process; returns whether it ran on workers.
 async fn same_answer(sql: &str, ordered: bool) -> bool {
     let (expected, _) = run(&engine(0).await, sql).await.expect("in-process");
@@ -197,15 +205,11 @@ async fn a_stage_the_codec_changes_runs_in_the_coordinator_and_explain_says_why(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_shows_the_stages_and_tasks_that_run() {
     let workers = engine(2).await;
-    let (explained, _) = run(
+    let text = printed(
         &workers,
         "EXPLAIN SELECT c1, count(*) FROM aggregate_test_100 GROUP BY c1",
     )
-    .await
-    .unwrap();
-    let text = dfshm::datafusion::arrow::util::pretty::pretty_format_batches(&explained)
-        .unwrap()
-        .to_string();
+    .await;
     assert!(text.contains("DistributedExec"), "{text}");
     assert!(
         text.contains("Stage 1") && text.contains("tasks=2"),
@@ -252,14 +256,10 @@ async fn distributed_settings_without_workers_say_what_to_do() {
         .unwrap();
     // datafusion-distributed's settings are listed with DataFusion's (under their names without
     // the `distributed.` prefix: DataFusion 55's `extensions_options!` lists them so).
-    let (listed, _) = run(
+    let text = printed(
         &workers,
         "SELECT value FROM information_schema.df_settings WHERE name = 'broadcast_joins'",
     )
-    .await
-    .unwrap();
-    let text = dfshm::datafusion::arrow::util::pretty::pretty_format_batches(&listed)
-        .unwrap()
-        .to_string();
+    .await;
     assert!(text.contains("false"), "{text}");
 }
