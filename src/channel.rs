@@ -19,7 +19,7 @@
 
 use crate::credit::{Budget, StreamCredit};
 use crate::ring::RingParts;
-use crate::shm::PeerProcess;
+use crate::shm::{PeerProcess, SegmentPool};
 use crate::transport::{DecodeMode, RingReader, StreamEvent};
 use crate::wire::{self, ConsumerMessage, Head, Reply, Request};
 use async_trait::async_trait;
@@ -53,6 +53,28 @@ pub(crate) const SCHEME: &str = "dfshm";
 
 /// Default data bytes of one execute-task ring.
 pub(crate) const DEFAULT_RING_BYTES: usize = 4 << 20;
+
+/// Bytes of finished rings this process keeps for its next calls (16 default rings).
+const RING_POOL_IDLE_BYTES: usize = 16 * (DEFAULT_RING_BYTES + (64 << 10));
+
+/// How long a finished ring is kept before it is unmapped.
+const RING_POOL_IDLE_TIME: Duration = Duration::from_secs(5);
+
+/// The rings of this process's calls: one pool for every worker it calls, since a worker maps a
+/// ring per call anyway and a pool per worker would keep workers × rings warm.
+static RING_POOL: std::sync::LazyLock<SegmentPool> = std::sync::LazyLock::new(|| {
+    SegmentPool::new(
+        "ring",
+        RING_POOL_IDLE_BYTES,
+        RING_POOL_IDLE_TIME,
+        crate::ring::receiver_detached,
+    )
+});
+
+/// This process's ring pool.
+pub(crate) fn ring_pool() -> &'static SegmentPool {
+    &RING_POOL
+}
 
 /// What the process that started the workers knows of how one ended: its exit status and the
 /// last lines it wrote to stderr (a panic message, an allocator's complaint). Errors about a lost
@@ -400,7 +422,7 @@ impl WorkerChannel for ShmChannel {
         }
         .encode();
         let address = self.address.clone();
-        let ring = RingParts::create_owned("dfshm-ring", self.ring_bytes)
+        let ring = RingParts::create_pooled(&RING_POOL, self.ring_bytes)
             .map_err(|e| DataFusionError::ResourcesExhausted(format!("a shared ring: {e}")))?;
         let socket = address.connect()?;
         ring.send(&socket, &message)

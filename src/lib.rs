@@ -38,6 +38,18 @@ pub use script::SqlStatement;
 /// DataFusion, re-exported so that users get exactly the version (and arrow major) dfshm uses.
 pub use datafusion;
 
+/// The rings this process keeps for its next calls to workers, and those it has lent: every
+/// engine in a process shares one pool, whose idle rings are unmapped after a few idle seconds.
+pub fn ring_pool_stats() -> shm::PoolStats {
+    channel::ring_pool().stats()
+}
+
+/// Unmaps the rings this process keeps for reuse now, instead of after their idle time (a host
+/// that wants the memory back at once; rings in use are not touched).
+pub fn clear_ring_pool() {
+    channel::ring_pool().clear()
+}
+
 /// The version of dfshm.
 pub fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")

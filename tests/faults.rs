@@ -65,6 +65,8 @@ async fn quiet(engine: &Engine) {
     let pids = engine.worker_pids();
     let all: Vec<u32> = pids.iter().copied().chain([std::process::id()]).collect();
     eventually("rings are still mapped", SETTLE, || {
+        // Finished rings wait in this process's pool for the next query; only others count.
+        dfshm::clear_ring_pool();
         all.iter()
             .all(|pid| usage(*pid).is_some_and(|u| u.ring_mappings == 0))
     })
@@ -386,54 +388,103 @@ async fn a_worker_over_its_memory_limit_reports_resources_exhausted() {
     .await;
 }
 
+/// A LIMIT 1 that runs on the workers (a bare `select * ... limit 1` stays whole in the
+/// coordinator: datafusion-distributed sees nothing worth distributing in it).
 async fn limit_1(engine: &Engine) {
-    let rows = engine_answer(engine, "select * from lineitem limit 1")
-        .await
-        .unwrap();
+    let rows = engine_answer(
+        engine,
+        "select * from lineitem where l_quantity > 0 limit 1",
+    )
+    .await
+    .unwrap();
     assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
 }
 
+/// The most rings a process's pool keeps (its idle budget in default rings).
+const POOL_RINGS: usize = 16;
+
+/// 10,000 short queries: every query's rings come from the pool and go back to it, so nothing a
+/// query holds (fds, mapped rings, pooled bytes, RSS) grows with the number of queries; the
+/// pool then shrinks to nothing once idle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_limit_1_queries_leave_fds_rss_and_segments_flat() {
-    guarded(async {
+async fn ten_thousand_limit_1_queries_leave_fds_rss_rings_and_pooled_bytes_flat() {
+    const QUERIES: usize = 10_000;
+    let _serial = SERIAL.lock().await;
+    let test = async {
         let engine = shm_engine(2, 2).await;
         tpch::register_tables(&engine, tpch_data()).await.unwrap();
-        let pids: Vec<u32> = engine
-            .worker_pids()
-            .into_iter()
+        let workers = engine.worker_pids();
+        let pids: Vec<u32> = workers
+            .iter()
+            .copied()
             .chain([std::process::id()])
             .collect();
-        // Warm up: allocators and caches reach their working size.
-        for _ in 0..100 {
+        // Warm up: allocators, caches and the ring pool reach their working size.
+        for _ in 0..200 {
             limit_1(&engine).await;
         }
         let settled =
             |pids: &[u32]| -> Vec<Usage> { pids.iter().map(|pid| usage(*pid).unwrap()).collect() };
-        quiet(&engine).await;
+        become_idle(&workers, SETTLE).await;
         let before = settled(&pids);
-        for _ in 0..1000 {
+        let pool_before = dfshm::ring_pool_stats();
+        for _ in 0..QUERIES {
             limit_1(&engine).await;
         }
-        quiet(&engine).await;
-        // Connections close asynchronously on the runtimes' threads.
-        eventually("fds grew over 1000 queries", SETTLE, || {
-            settled(&pids)
+        become_idle(&workers, SETTLE).await;
+        // Connections close asynchronously on the runtimes' threads. This process may keep a
+        // few more rings in its pool than before (each with its fd), never more than the pool's
+        // bound; every other ring and fd is gone.
+        let coordinator = workers.len();
+        let flat = || {
+            let pool = dfshm::ring_pool_stats();
+            let now = settled(&pids);
+            let pooled_more = pool.idle_segments.saturating_sub(pool_before.idle_segments);
+            let workers_flat = now[..coordinator]
                 .iter()
                 .zip(&before)
-                .all(|(now, before)| now.fds <= before.fds)
-        })
-        .await;
+                .all(|(now, before)| now.fds <= before.fds && now.ring_mappings <= POOL_RINGS);
+            let this = &now[coordinator];
+            workers_flat
+                && this.fds <= before[coordinator].fds + pooled_more
+                && this.ring_mappings == pool.idle_segments
+                && pool.in_use_segments == 0
+        };
+        eventually("fds or rings grew over 10,000 queries", SETTLE, flat).await;
         let after = settled(&pids);
+        let pool = dfshm::ring_pool_stats();
         for (index, (before, after)) in before.iter().zip(&after).enumerate() {
-            assert_eq!(after.ring_mappings, 0, "process {index}: rings left mapped");
             assert!(
                 after.rss_kib <= before.rss_kib + 32 * 1024,
-                "process {index}: RSS grew from {} KiB to {} KiB over 1000 queries",
+                "process {index}: RSS grew from {} KiB to {} KiB over {QUERIES} queries",
                 before.rss_kib,
                 after.rss_kib
             );
         }
-        assert_eq!(engine.worker_pids(), pids[..2]);
-    })
-    .await;
+        assert!(
+            pool.idle_segments <= POOL_RINGS,
+            "the pool outgrew its bound: {pool:?}"
+        );
+        // Every query fetched through at least one ring (so it ran on the workers). Steady
+        // state: rings are reused, not made (and faulted in) afresh. A ring comes back
+        // only once its worker has unmapped it, so now and then the next query is quicker and
+        // gets a new one.
+        let reused = (pool.reused - pool_before.reused) as usize;
+        let created = (pool.created - pool_before.created) as usize;
+        println!("{QUERIES} queries: {created} rings created, {reused} reused; pool now {pool:?}");
+        assert!(
+            reused >= QUERIES && created <= QUERIES / 100,
+            "rings were made afresh instead of reused: {created} created, {reused} reused"
+        );
+        assert_eq!(engine.worker_pids(), workers);
+        // Idle, the pool gives its rings back.
+        eventually("the idle pool kept its rings", SETTLE, || {
+            dfshm::ring_pool_stats().idle_segments == 0
+                && usage(std::process::id()).is_some_and(|u| u.ring_mappings == 0)
+        })
+        .await;
+    };
+    tokio::time::timeout(4 * WATCHDOG, test)
+        .await
+        .expect("the test outlived its watchdog");
 }

@@ -33,6 +33,9 @@ pub(crate) mod state {
     pub const CANCELLED: u32 = 8;
     /// Any bit that ends waiting.
     pub const ANY_STOP: u32 = PRODUCER_CLOSED | PRODUCER_ABORTED | CONSUMER_CLOSED | CANCELLED;
+    /// The process the ring was sent to has unmapped it for good: its creator may lay a new
+    /// ring out in the segment. Set last, by the receiving side only, and never waited on.
+    pub const RECEIVER_DETACHED: u32 = 16;
 }
 
 /// The ring header at offset 0 of the segment. Each side's hot word has a cache line of its own.

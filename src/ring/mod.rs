@@ -12,12 +12,15 @@
 //! reuse them until the frame is dropped (released). Frames may be released in any order and from
 //! any thread; the read position advances over the released prefix.
 //!
+//! A ring's segment may come from a [`SegmentPool`]: the receiving process marks the header when
+//! it unmaps the ring for good, and only then may the creator lay a new ring out in it.
+//!
 //! `ring` knows nothing of Arrow; it never allocates after a ring is opened except for the
 //! bookkeeping of frames in flight (bounded by the ring's capacity / 64).
 
 mod header;
 
-use crate::shm::{AsyncWakeups, EventFd, PeerProcess, PooledSegment, Segment, Wakeup};
+use crate::shm::{AsyncWakeups, EventFd, PeerProcess, PooledSegment, Segment, SegmentPool, Wakeup};
 use header::{FRAME_HEADER_BYTES, FrameHeader, FrameKind, RING_HEADER_BYTES, RingHeader, state};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -136,6 +139,9 @@ impl RingMemory {
 #[derive(Debug)]
 struct Shared {
     memory: RingMemory,
+    /// The ring came from another process ([`RingParts::open`]): dropping it tells the creator
+    /// that this process no longer touches the segment.
+    received: bool,
     header: NonNull<RingHeader>,
     data: NonNull<u8>,
     capacity: u64,
@@ -151,6 +157,18 @@ struct Shared {
 unsafe impl Send for Shared {}
 // SAFETY: as for Send.
 unsafe impl Sync for Shared {}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.received {
+            // The last use of the mapping in this process: the segment is unmapped right after
+            // (when `memory` drops), and the creator may reuse it once it sees this bit.
+            self.header()
+                .state
+                .fetch_or(state::RECEIVER_DETACHED, Ordering::SeqCst);
+        }
+    }
+}
 
 impl Shared {
     fn header(&self) -> &RingHeader {
@@ -192,17 +210,30 @@ impl RingParts {
         }
         let header = memory.segment().base().cast::<RingHeader>();
         // SAFETY: the segment is page aligned and longer than the header; no other process has
-        // the segment yet (or, for a pooled segment, every user of its previous ring has dropped
-        // it), so this thread has exclusive access while writing the header.
+        // the segment yet (or, for a pooled segment, every user of its previous ring in this
+        // process has dropped it and the process it was sent to has detached, which the pool
+        // checks with `receiver_detached`), so this thread alone accesses it while writing.
         unsafe { header.as_ptr().write(RingHeader::new(capacity as u64)) };
         let data_ready = Arc::new(EventFd::new().map_err(RingOpenError::Event)?);
         let space_ready = Arc::new(EventFd::new().map_err(RingOpenError::Event)?);
         Ok(Self::assemble(
             memory,
+            false,
             capacity as u64,
             data_ready,
             space_ready,
         ))
+    }
+
+    /// A fresh ring of `capacity` data bytes in a segment lent by `pool`: one a finished ring
+    /// left (its pages already allocated and mapped here) once [`receiver_detached`] holds for
+    /// it, else a new one. The segment returns to the pool when the ring and its frames drop.
+    pub fn create_pooled(pool: &SegmentPool, capacity: usize) -> Result<RingParts, RingOpenError> {
+        if !capacity.is_power_of_two() || capacity < MIN_CAPACITY_BYTES {
+            return Err(RingOpenError::BadCapacity(capacity));
+        }
+        let segment = pool.acquire(RING_HEADER_BYTES + capacity)?;
+        Self::create(RingMemory::Pooled(segment), capacity)
     }
 
     /// A fresh ring of `capacity` data bytes in a new segment of its own named `name`, whose
@@ -238,6 +269,7 @@ impl RingParts {
         }
         Ok(Self::assemble(
             RingMemory::Owned(segment),
+            true,
             capacity,
             Arc::new(EventFd::from_fd(data_ready)),
             Arc::new(EventFd::from_fd(space_ready)),
@@ -246,6 +278,7 @@ impl RingParts {
 
     fn assemble(
         memory: RingMemory,
+        received: bool,
         capacity: u64,
         data_ready: Arc<EventFd>,
         space_ready: Arc<EventFd>,
@@ -259,6 +292,7 @@ impl RingParts {
                 data,
                 capacity,
                 memory,
+                received,
                 data_ready,
                 space_ready,
             }),
@@ -350,6 +384,19 @@ impl RingParts {
     pub fn max_payload_bytes(capacity: usize) -> usize {
         capacity - FRAME_HEADER_BYTES
     }
+}
+
+/// Whether the ring last laid out in `segment` (a segment of a [`SegmentPool`] that
+/// [`RingParts::create_pooled`] uses) may be replaced: the process it was sent to has dropped it.
+/// A ring that was never received stays unusable; the pool unmaps it after its idle time.
+pub fn receiver_detached(segment: &Segment) -> bool {
+    if segment.len() < RING_HEADER_BYTES {
+        return false;
+    }
+    // SAFETY: the segment is page aligned and at least header-sized; `state` is an atomic, valid
+    // for any bit pattern, and only read here.
+    let header = unsafe { segment.base().cast::<RingHeader>().as_ref() };
+    header.state.load(Ordering::SeqCst) & state::RECEIVER_DETACHED != 0
 }
 
 /// How long a blocked thread polls the ring before it sleeps. A peer that answers within this

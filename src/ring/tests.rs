@@ -260,3 +260,41 @@ async fn async_ends_exchange_frames_without_blocking_threads() {
     assert_eq!(seen, 5_000);
     writer.await.unwrap();
 }
+
+#[test]
+fn a_pooled_ring_is_laid_out_again_only_after_its_receiver_detached() {
+    let pool = SegmentPool::new(
+        "pool-test",
+        1 << 20,
+        Duration::from_secs(60),
+        receiver_detached,
+    );
+    let receive = |parts: &RingParts| {
+        let [segment, data, space] = parts.fds().map(|fd| fd.try_clone_to_owned().unwrap());
+        RingParts::open(Segment::open(segment).unwrap(), data, space).unwrap()
+    };
+    let first = RingParts::create_pooled(&pool, MIN_CAPACITY_BYTES).unwrap();
+    let base = first.shared.memory.segment().base();
+    let received = receive(&first);
+    let mut producer = received.producer(None);
+    let mut consumer = first.consumer(None);
+    producer.write_frame(1, b"first query", soon()).unwrap();
+    assert_eq!(
+        consumer.next(soon()).unwrap().unwrap().bytes(),
+        b"first query"
+    );
+    drop((consumer, first));
+    // The receiver still maps the ring: its segment must not be handed out again.
+    let second = RingParts::create_pooled(&pool, MIN_CAPACITY_BYTES).unwrap();
+    assert_ne!(second.shared.memory.segment().base(), base);
+    drop(second);
+    drop((producer, received));
+    // Now it may, freshly laid out: nothing of the first query's ring is left in it.
+    let third = RingParts::create_pooled(&pool, MIN_CAPACITY_BYTES).unwrap();
+    assert_eq!(third.shared.memory.segment().base(), base);
+    let mut consumer = third.consumer(None);
+    assert!(matches!(consumer.try_next(), Ok(Poll::Empty)));
+    assert_eq!(third.shared.state() & state::RECEIVER_DETACHED, 0);
+    let stats = pool.stats();
+    assert_eq!((stats.created, stats.reused), (2, 1));
+}

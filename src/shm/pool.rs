@@ -1,63 +1,63 @@
-//! A pool of pre-faulted segments reused across queries, bounded in total bytes.
+//! A pool of shared-memory segments lent again after use, so that steady-state work maps and
+//! faults in no fresh pages.
 //!
-//! Creating and faulting in shared memory costs about 2.5 µs per 4 KiB page here, so segments
-//! are made once and handed out again when returned. The pool never holds more than its byte
-//! budget: `acquire` fails (with a message naming the budget) rather than grow past it, and
-//! segments returned beyond the idle budget are unmapped.
+//! A segment goes back to the pool when its loan drops, keeping whatever pages its last user
+//! touched. It is lent again only once the pool's `reusable` test passes for it (the layer above
+//! decides: a ring is reusable once the process it was sent to has unmapped it), so a peer still
+//! writing into an old loan can never scribble over a new one. The pool is bounded: it keeps at
+//! most its idle budget in returned segments (oldest dropped first), and a segment idle for longer
+//! than the pool's idle time is unmapped by a sweeper thread that runs only while something idles.
+//! Lending never fails for lack of room: with no reusable segment of the asked size, a new one
+//! is made.
 
 use super::segment::{Segment, SegmentCreateError};
 use parking_lot::Mutex;
-use std::sync::Arc;
-
-/// Why a segment could not be had from the pool.
-#[derive(Debug, thiserror::Error)]
-pub enum PoolAcquireError {
-    /// Handing out another segment would exceed the pool's budget.
-    #[error(
-        "the shared-memory pool is full: {in_use_bytes} of {budget_bytes} bytes are in use and \
-         {wanted_bytes} more were asked for; raise the pool budget or run fewer queries at once"
-    )]
-    Exhausted {
-        /// Bytes currently handed out.
-        in_use_bytes: usize,
-        /// The pool's budget.
-        budget_bytes: usize,
-        /// The size asked for.
-        wanted_bytes: usize,
-    },
-    /// A new segment could not be created.
-    #[error(transparent)]
-    Create(#[from] SegmentCreateError),
-}
+use std::collections::VecDeque;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 #[derive(Debug)]
+struct Idle {
+    segment: Segment,
+    since: Instant,
+}
+
+#[derive(Debug, Default)]
 struct PoolState {
-    idle: Vec<Segment>,
+    /// Returned segments, oldest first.
+    idle: VecDeque<Idle>,
     idle_bytes: usize,
+    in_use_segments: usize,
     in_use_bytes: usize,
     created: u64,
     reused: u64,
+    sweeping: bool,
 }
 
 #[derive(Debug)]
 struct PoolInner {
     name: String,
-    budget_bytes: usize,
+    idle_budget_bytes: usize,
+    idle_for: Duration,
+    reusable: fn(&Segment) -> bool,
     state: Mutex<PoolState>,
 }
 
-/// Counters of a pool, for tests and observability.
+/// Counters of a pool, for tests and observability. Bytes are segment sizes (address space);
+/// how much of it is resident depends on what the segments' users touched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
-    /// Segments waiting to be reused.
+    /// Returned segments kept for reuse.
     pub idle_segments: usize,
-    /// Bytes of idle segments.
+    /// Bytes of those.
     pub idle_bytes: usize,
-    /// Bytes of segments handed out and not yet returned.
+    /// Segments lent and not yet returned.
+    pub in_use_segments: usize,
+    /// Bytes of those.
     pub in_use_bytes: usize,
-    /// Segments created since the pool started.
+    /// Segments made since the pool started.
     pub created: u64,
-    /// Acquisitions served by reusing an idle segment.
+    /// Loans served by an idle segment.
     pub reused: u64,
 }
 
@@ -68,55 +68,54 @@ pub struct SegmentPool {
 }
 
 impl SegmentPool {
-    /// A pool that hands out at most `budget_bytes` of segments at once (idle ones included).
-    pub fn new(name: &str, budget_bytes: usize) -> SegmentPool {
+    /// A pool of segments labelled `name` that keeps at most `idle_budget_bytes` of returned
+    /// segments, each for at most `idle_for`, and lends one again only when `reusable` holds.
+    pub fn new(
+        name: &str,
+        idle_budget_bytes: usize,
+        idle_for: Duration,
+        reusable: fn(&Segment) -> bool,
+    ) -> SegmentPool {
         SegmentPool {
             inner: Arc::new(PoolInner {
                 name: name.to_string(),
-                budget_bytes,
-                state: Mutex::new(PoolState {
-                    idle: Vec::new(),
-                    idle_bytes: 0,
-                    in_use_bytes: 0,
-                    created: 0,
-                    reused: 0,
-                }),
+                idle_budget_bytes,
+                idle_for,
+                reusable,
+                state: Mutex::new(PoolState::default()),
             }),
         }
     }
 
-    /// A segment of at least `bytes` (rounded to pages): an idle one of that size if there is one.
-    pub fn acquire(&self, bytes: usize) -> Result<PooledSegment, PoolAcquireError> {
+    /// A segment of `bytes` (rounded up to pages): the most recently returned reusable one of
+    /// that size, or a new one whose pages are allocated as they are first touched.
+    pub fn acquire(&self, bytes: usize) -> Result<PooledSegment, SegmentCreateError> {
         let bytes = bytes.next_multiple_of(super::page_size());
         let mut state = self.inner.state.lock();
-        if let Some(index) = state.idle.iter().position(|segment| segment.len() == bytes) {
-            let segment = state.idle.swap_remove(index);
-            state.idle_bytes -= bytes;
-            state.in_use_bytes += bytes;
-            state.reused += 1;
-            return Ok(self.pooled(segment));
-        }
-        // Make room by dropping idle segments of other sizes before refusing.
-        while state.in_use_bytes + state.idle_bytes + bytes > self.inner.budget_bytes {
-            let Some(victim) = state.idle.pop() else {
-                return Err(PoolAcquireError::Exhausted {
-                    in_use_bytes: state.in_use_bytes,
-                    budget_bytes: self.inner.budget_bytes,
-                    wanted_bytes: bytes,
-                });
-            };
-            state.idle_bytes -= victim.len();
-        }
-        state.in_use_bytes += bytes;
-        state.created += 1;
-        drop(state);
-        match Segment::create(&self.inner.name, bytes) {
-            Ok(segment) => Ok(self.pooled(segment)),
-            Err(error) => {
-                self.inner.state.lock().in_use_bytes -= bytes;
-                Err(error.into())
+        let found = state
+            .idle
+            .iter()
+            .rposition(|idle| idle.segment.len() == bytes && (self.inner.reusable)(&idle.segment));
+        let segment = match found.and_then(|index| state.idle.remove(index)) {
+            Some(idle) => {
+                state.idle_bytes -= bytes;
+                state.reused += 1;
+                idle.segment
             }
-        }
+            None => {
+                drop(state);
+                let segment = Segment::create_lazy(&self.inner.name, bytes)?;
+                state = self.inner.state.lock();
+                state.created += 1;
+                segment
+            }
+        };
+        state.in_use_segments += 1;
+        state.in_use_bytes += bytes;
+        Ok(PooledSegment {
+            segment: Some(segment),
+            pool: self.inner.clone(),
+        })
     }
 
     /// Current counters.
@@ -125,21 +124,62 @@ impl SegmentPool {
         PoolStats {
             idle_segments: state.idle.len(),
             idle_bytes: state.idle_bytes,
+            in_use_segments: state.in_use_segments,
             in_use_bytes: state.in_use_bytes,
             created: state.created,
             reused: state.reused,
         }
     }
 
-    fn pooled(&self, segment: Segment) -> PooledSegment {
-        PooledSegment {
-            segment: Some(segment),
-            pool: self.inner.clone(),
+    /// Unmaps every idle segment now (a host that wants its memory back before the idle time).
+    pub fn clear(&self) {
+        let dropped = {
+            let mut state = self.inner.state.lock();
+            state.idle_bytes = 0;
+            std::mem::take(&mut state.idle)
+        };
+        drop(dropped);
+    }
+}
+
+impl PoolInner {
+    /// Takes the idle segments older than the idle time out of the pool, for the caller to drop
+    /// outside the lock; says whether any are left.
+    fn expire(&self, state: &mut PoolState, now: Instant) -> (Vec<Idle>, bool) {
+        let mut expired = Vec::new();
+        while let Some(oldest) = state.idle.front() {
+            if now.duration_since(oldest.since) < self.idle_for {
+                break;
+            }
+            let oldest = state.idle.pop_front().expect("just looked");
+            state.idle_bytes -= oldest.segment.len();
+            expired.push(oldest);
+        }
+        (expired, !state.idle.is_empty())
+    }
+}
+
+/// Unmaps what idles too long, every half idle time, until nothing idles (or the pool is gone).
+fn sweep(pool: Weak<PoolInner>, every: Duration) {
+    loop {
+        std::thread::sleep(every);
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        let mut state = pool.state.lock();
+        let (expired, more) = pool.expire(&mut state, Instant::now());
+        if !more {
+            state.sweeping = false;
+        }
+        drop(state);
+        drop(expired);
+        if !more {
+            return;
         }
     }
 }
 
-/// A segment on loan from a pool; dropping it returns it for reuse.
+/// A segment on loan from a pool; dropping it returns it.
 #[derive(Debug)]
 pub struct PooledSegment {
     segment: Option<Segment>,
@@ -159,10 +199,40 @@ impl Drop for PooledSegment {
         let Some(segment) = self.segment.take() else {
             return;
         };
-        let mut state = self.pool.state.lock();
-        state.in_use_bytes -= segment.len();
-        state.idle_bytes += segment.len();
-        state.idle.push(segment);
+        let pool = &self.pool;
+        let len = segment.len();
+        let mut state = pool.state.lock();
+        state.in_use_segments -= 1;
+        state.in_use_bytes -= len;
+        let mut dropped = Vec::new();
+        if len > pool.idle_budget_bytes {
+            dropped.push(segment);
+        } else {
+            while state.idle_bytes + len > pool.idle_budget_bytes {
+                let oldest = state
+                    .idle
+                    .pop_front()
+                    .expect("idle bytes imply idle segments");
+                state.idle_bytes -= oldest.segment.len();
+                dropped.push(oldest.segment);
+            }
+            state.idle_bytes += len;
+            state.idle.push_back(Idle {
+                segment,
+                since: Instant::now(),
+            });
+            if !state.sweeping {
+                let weak = Arc::downgrade(pool);
+                let every = (pool.idle_for / 2).max(Duration::from_millis(1));
+                let started = std::thread::Builder::new()
+                    .name("dfshm-pool-sweep".into())
+                    .spawn(move || sweep(weak, every));
+                // Without a sweeper (no thread to be had) idle segments still go at the budget.
+                state.sweeping = started.is_ok();
+            }
+        }
+        drop(state);
+        drop(dropped);
     }
 }
 
@@ -170,9 +240,17 @@ impl Drop for PooledSegment {
 mod tests {
     use super::*;
 
+    fn always(_: &Segment) -> bool {
+        true
+    }
+
+    fn never(_: &Segment) -> bool {
+        false
+    }
+
     #[test]
     fn a_returned_segment_is_reused_not_recreated() {
-        let pool = SegmentPool::new("test", 1 << 20);
+        let pool = SegmentPool::new("test", 1 << 20, Duration::from_secs(60), always);
         let first = pool.acquire(8192).unwrap();
         let address = first.base();
         drop(first);
@@ -186,16 +264,45 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_bounds_segments_in_use_and_idle_ones_make_room() {
-        let pool = SegmentPool::new("test", 4 * 4096);
-        let a = pool.acquire(2 * 4096).unwrap();
-        let _b = pool.acquire(2 * 4096).unwrap();
-        let error = pool.acquire(4096).unwrap_err();
-        assert!(error.to_string().contains("pool is full"), "{error}");
-        drop(a);
-        // An idle segment of another size is unmapped to make room.
-        let _c = pool.acquire(4096).unwrap();
+    fn a_segment_its_peer_still_holds_is_not_lent_again() {
+        let pool = SegmentPool::new("test", 1 << 20, Duration::from_secs(60), never);
+        drop(pool.acquire(8192).unwrap());
+        let _second = pool.acquire(8192).unwrap();
         let stats = pool.stats();
-        assert_eq!((stats.idle_segments, stats.in_use_bytes), (0, 3 * 4096));
+        assert_eq!(
+            (stats.created, stats.reused, stats.idle_segments),
+            (2, 0, 1)
+        );
+    }
+
+    #[test]
+    fn the_idle_budget_bounds_what_is_kept_oldest_going_first() {
+        let pool = SegmentPool::new("test", 2 * 8192, Duration::from_secs(60), always);
+        let loans: Vec<_> = (0..3).map(|_| pool.acquire(8192).unwrap()).collect();
+        let newest = loans[2].base();
+        assert_eq!(pool.stats().in_use_bytes, 3 * 8192);
+        drop(loans);
+        let stats = pool.stats();
+        assert_eq!((stats.idle_segments, stats.idle_bytes), (2, 2 * 8192));
+        // Lent most recently returned first.
+        assert_eq!(pool.acquire(8192).unwrap().base(), newest);
+        pool.clear();
+        assert_eq!(pool.stats().idle_bytes, 0);
+    }
+
+    #[test]
+    fn idle_segments_are_unmapped_after_the_idle_time() {
+        let pool = SegmentPool::new("test", 1 << 20, Duration::from_millis(20), always);
+        drop(pool.acquire(8192).unwrap());
+        assert_eq!(pool.stats().idle_segments, 1);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.stats().idle_segments > 0 {
+            assert!(Instant::now() < deadline, "the sweeper never unmapped it");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            !pool.inner.state.lock().sweeping,
+            "the sweeper stops when nothing idles"
+        );
     }
 }

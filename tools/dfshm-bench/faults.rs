@@ -74,14 +74,18 @@ async fn started(
     }
 }
 
-/// Mappings of dfshm rings in this process and `pids`.
+/// Mappings of dfshm rings in use in this process and `pids` (finished rings waiting in this
+/// process's pool for the next query are not in use).
 fn ring_mappings(pids: &[u32]) -> usize {
-    pids.iter()
+    let pooled = dfshm::ring_pool_stats().idle_segments;
+    let mapped: usize = pids
+        .iter()
         .map(|pid| pid.to_string())
         .chain(["self".to_string()])
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/maps")).ok())
         .map(|maps| maps.lines().filter(|l| l.contains("memfd:dfshm")).count())
-        .sum()
+        .sum();
+    mapped.saturating_sub(pooled)
 }
 
 pub async fn run(args: FaultsArgs, data: &Path) -> Result<(), String> {
