@@ -22,12 +22,13 @@ use crate::transport::{RingWriter, WriteOutcome};
 use crate::wire::{self, ConsumerMessage, Head, Reply, Request};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::metrics::{Gauge, Metric, MetricValue};
+use datafusion::prelude::SessionConfig;
 use datafusion_distributed::{
-    CoordinatorToWorkerMsg, DefaultSessionBuilder, DistributedExt, ExecuteTaskRequest,
-    MappedWorkerSessionBuilderExt, MaybeEncoded, ProducerHead, SetPlanRequest, Worker,
-    WorkerToCoordinatorMsg,
+    CoordinatorToWorkerMsg, DistributedExt, ExecuteTaskRequest, MaybeEncoded, ProducerHead,
+    SetPlanRequest, Worker, WorkerQueryContext, WorkerSessionBuilder, WorkerToCoordinatorMsg,
 };
 use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -146,6 +147,55 @@ pub struct WorkerOptions {
     pub failpoint: Option<Failpoint>,
 }
 
+/// The sessions of every datafusion-distributed worker dfshm runs (worker processes, in-process
+/// and gRPC workers): each task's config, with the result cache's codec and what `extend` adds
+/// (a channel resolver), over one session state built once per worker.
+///
+/// datafusion-distributed builds a session per task from scratch: every built-in function is
+/// registered into fresh maps (and `DefaultSessionBuilder.map` does it twice). A worker's tasks
+/// differ only in their config (task index, distributed options, headers), so the first task's
+/// session is kept as a template and each later one is a clone of it with the task's config.
+/// The functions' config-dependent state stays the template's: a worker's config starts from
+/// DataFusion's defaults for every task, so it is the same.
+#[derive(Clone)]
+pub(crate) struct WorkerSessions {
+    extend: Arc<dyn Fn(SessionConfig) -> SessionConfig + Send + Sync>,
+    template: Arc<std::sync::OnceLock<SessionState>>,
+}
+
+impl WorkerSessions {
+    /// Sessions whose configs also get what `extend` adds.
+    pub(crate) fn new(
+        extend: impl Fn(SessionConfig) -> SessionConfig + Send + Sync + 'static,
+    ) -> WorkerSessions {
+        WorkerSessions {
+            extend: Arc::new(extend),
+            template: Arc::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl WorkerSessionBuilder for WorkerSessions {
+    async fn build_session_state(&self, mut context: WorkerQueryContext) -> Result<SessionState> {
+        let config = context.builder.config().take().unwrap_or_default();
+        let config = (self.extend)(config).with_distributed_user_codec(crate::cache::CacheCodec);
+        let runtime = context.builder.runtime_env().clone();
+        if let Some(template) = self.template.get()
+            && runtime.is_none_or(|runtime| Arc::ptr_eq(&runtime, template.runtime_env()))
+        {
+            let mut state = template.clone();
+            *state.config_mut() = config;
+            return Ok(state);
+        }
+        let state = context.builder.with_config(config).build();
+        // The first task's session becomes the template (of a worker whose runtime changed,
+        // none is kept: every task builds its own).
+        let _ = self.template.set(state.clone());
+        Ok(state)
+    }
+}
+
 /// Runs a worker on `listener` until its coordinator exits (or the listener fails).
 ///
 /// A panic anywhere in the worker aborts the process: its tasks' state (task maps, locks,
@@ -234,11 +284,8 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
             .exchange_budget
             .unwrap_or(crate::credit::DEFAULT_EXCHANGE_BUDGET),
     );
-    let worker = Worker::from_session_builder(DefaultSessionBuilder.map(move |builder| {
-        Ok(builder
-            .with_distributed_channel_resolver(resolver.clone())
-            .with_distributed_user_codec(crate::cache::CacheCodec)
-            .build())
+    let worker = Worker::from_session_builder(WorkerSessions::new(move |config| {
+        config.with_distributed_channel_resolver(resolver.clone())
     }))
     .with_runtime_env(runtime)
     .with_version(crate::version());

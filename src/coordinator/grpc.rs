@@ -7,9 +7,7 @@
 
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion_distributed::{
-    DefaultSessionBuilder, DistributedExt, MappedWorkerSessionBuilderExt, Worker, WorkerResolver,
-};
+use datafusion_distributed::{Worker, WorkerResolver};
 use std::sync::Arc;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -57,11 +55,7 @@ impl GrpcCluster {
                     let mut servers = tokio::task::JoinSet::new();
                     for listener in listeners {
                         // The result cache's operators reach workers inside stage plans.
-                        let sessions = DefaultSessionBuilder.map(|builder| {
-                            Ok(builder
-                                .with_distributed_user_codec(crate::cache::CacheCodec)
-                                .build())
-                        });
+                        let sessions = crate::worker::WorkerSessions::new(|config| config);
                         let worker = Worker::from_session_builder(sessions)
                             .with_runtime_env(runtime_env.clone());
                         let mut stop = stop.clone();

@@ -12,9 +12,9 @@ use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion_distributed::{
-    ChannelResolver, CoordinatorToWorkerMsg, DefaultSessionBuilder, DistributedExt,
-    ExecuteTaskRequest, GetWorkerInfoRequest, GetWorkerInfoResponse, MappedWorkerSessionBuilderExt,
-    MaybeEncoded, SetPlanRequest, Worker, WorkerChannel, WorkerResolver, WorkerToCoordinatorMsg,
+    ChannelResolver, CoordinatorToWorkerMsg, DistributedExt, ExecuteTaskRequest,
+    GetWorkerInfoRequest, GetWorkerInfoResponse, MaybeEncoded, SetPlanRequest, Worker,
+    WorkerChannel, WorkerResolver, WorkerToCoordinatorMsg,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -60,12 +60,9 @@ impl InProcessCluster {
             let workers = (0..count)
                 .map(|_| {
                     let resolver = WeakCluster(cluster.clone());
-                    Worker::from_session_builder(DefaultSessionBuilder.map(move |builder| {
-                        Ok(builder
-                            .with_distributed_channel_resolver(resolver.clone())
-                            .with_distributed_user_codec(crate::cache::CacheCodec)
-                            .build())
-                    }))
+                    Worker::from_session_builder(crate::worker::WorkerSessions::new(
+                        move |config| config.with_distributed_channel_resolver(resolver.clone()),
+                    ))
                     .with_runtime_env(runtime.clone())
                 })
                 .collect();

@@ -3,7 +3,10 @@
 //! The query scans a 5-row table split over every worker, shuffles and aggregates it, so it
 //! pays every fixed cost of a distributed query (planning stages, sending plans, opening rings,
 //! collecting metrics) and almost no data cost. The same query in-process is the baseline; the
-//! difference is the setup cost a query pays for using workers.
+//! difference is the setup cost a query pays for using workers. The same query on
+//! datafusion-distributed's workers inside this process (`local-N`) splits that cost in two:
+//! distributed planning and execution (local-N minus in-process), and dfshm's transport and
+//! worker processes (shm-N minus local-N).
 
 use clap::Args;
 use dfshm::{Engine, Transport, tpch};
@@ -58,23 +61,74 @@ pub async fn run(args: SetupArgs, data: PathBuf) -> Result<(), String> {
         return Err("--runs and --workers must be at least 1".to_string());
     }
     let baseline = Engine::builder().build().map_err(|e| e.to_string())?;
+    let in_process_workers = Engine::builder()
+        .workers(args.workers)
+        .transport(Transport::InProcess)
+        .build()
+        .map_err(|e| e.to_string())?;
     let workers = Engine::builder()
         .workers(args.workers)
         .transport(Transport::SharedMemory)
         .workers_from_this_executable()
         .build()
         .map_err(|e| e.to_string())?;
-    for engine in [&baseline, &workers] {
+    for engine in [&baseline, &in_process_workers, &workers] {
         tpch::register_tables(engine, &data)
             .await
             .map_err(|e| e.to_string())?;
     }
-    // Split even this 5-row table over every worker.
-    workers
+    for engine in [&in_process_workers, &workers] {
+        distributed(engine).await?;
+    }
+    let local = timings(&baseline, args.runs).await?;
+    let planned = timings(&in_process_workers, args.runs).await?;
+    let remote = timings(&workers, args.runs).await?;
+    let p50 = |times: &[f64]| percentile(times, 0.5);
+    let p90 = |times: &[f64]| percentile(times, 0.9);
+    let (local_p50, planned_p50, remote_p50) = (p50(&local), p50(&planned), p50(&remote));
+    let setup = remote_p50 - local_p50;
+    let planning = planned_p50 - local_p50;
+    let transport = remote_p50 - planned_p50;
+    if args.json {
+        println!(
+            "{{\"workers\":{},\"runs\":{},\"in_process_p50_ms\":{local_p50:.3},\
+             \"in_process_p90_ms\":{:.3},\"local_workers_p50_ms\":{planned_p50:.3},\
+             \"local_workers_p90_ms\":{:.3},\"workers_p50_ms\":{remote_p50:.3},\
+             \"workers_p90_ms\":{:.3},\"setup_ms\":{setup:.3},\
+             \"distributed_planning_ms\":{planning:.3},\"transport_ms\":{transport:.3}}}",
+            args.workers,
+            args.runs,
+            p90(&local),
+            p90(&planned),
+            p90(&remote)
+        );
+    } else {
+        println!("trivial query ({QUERY}), {} runs", args.runs);
+        let row = |mode: String, times: &[f64]| {
+            println!(
+                "{mode:<18} p50 {:8.3} ms   p90 {:8.3} ms",
+                p50(times),
+                p90(times)
+            );
+        };
+        row("in-process".into(), &local);
+        row(format!("local-{}", args.workers), &planned);
+        row(format!("shm-{}", args.workers), &remote);
+        println!("setup cost of workers (p50 difference): {setup:.3} ms");
+        println!("  distributed planning and execution (local - in-process): {planning:.3} ms");
+        println!("  transport and worker processes (shm - local): {transport:.3} ms");
+    }
+    Ok(())
+}
+
+/// Splits even the 5-row table over every worker of `engine`, and checks the query is
+/// distributed.
+async fn distributed(engine: &Engine) -> Result<(), String> {
+    engine
         .sql("set distributed.file_scan_config_bytes_per_partition = 1")
         .await
         .map_err(|e| e.to_string())?;
-    let plan = workers
+    let plan = engine
         .sql(QUERY)
         .await
         .map_err(|e| e.to_string())?
@@ -86,27 +140,6 @@ pub async fn run(args: SetupArgs, data: PathBuf) -> Result<(), String> {
         .to_string();
     if !text.contains("DistributedExec") {
         return Err(format!("the query was not distributed:\n{text}"));
-    }
-    let local = timings(&baseline, args.runs).await?;
-    let remote = timings(&workers, args.runs).await?;
-    let (local_p50, remote_p50) = (percentile(&local, 0.5), percentile(&remote, 0.5));
-    let (local_p90, remote_p90) = (percentile(&local, 0.9), percentile(&remote, 0.9));
-    let setup = remote_p50 - local_p50;
-    if args.json {
-        println!(
-            "{{\"workers\":{},\"runs\":{},\"in_process_p50_ms\":{local_p50:.3},\
-             \"in_process_p90_ms\":{local_p90:.3},\"workers_p50_ms\":{remote_p50:.3},\
-             \"workers_p90_ms\":{remote_p90:.3},\"setup_ms\":{setup:.3}}}",
-            args.workers, args.runs
-        );
-    } else {
-        println!("trivial query ({QUERY}), {} runs", args.runs);
-        println!("in-process         p50 {local_p50:8.3} ms   p90 {local_p90:8.3} ms");
-        println!(
-            "shm-{:<14} p50 {remote_p50:8.3} ms   p90 {remote_p90:8.3} ms",
-            args.workers
-        );
-        println!("setup cost of workers (p50 difference): {setup:.3} ms");
     }
     Ok(())
 }
