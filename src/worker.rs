@@ -153,10 +153,10 @@ pub struct WorkerOptions {
 ///
 /// datafusion-distributed builds a session per task from scratch: every built-in function is
 /// registered into fresh maps (and `DefaultSessionBuilder.map` does it twice). A worker's tasks
-/// differ only in their config (task index, distributed options, headers), so the first task's
-/// session is kept as a template and each later one is a clone of it with the task's config.
-/// The functions' config-dependent state stays the template's: a worker's config starts from
-/// DataFusion's defaults for every task, so it is the same.
+/// differ only in their config (task index, distributed options, headers), so a session state
+/// is built once, with DataFusion's default config, and each task gets a clone of it with the
+/// task's config. The functions' config-dependent state is the template's: a worker's task
+/// config starts from DataFusion's defaults too, so it is the same.
 #[derive(Clone)]
 pub(crate) struct WorkerSessions {
     extend: Arc<dyn Fn(SessionConfig) -> SessionConfig + Send + Sync>,
@@ -181,17 +181,26 @@ impl WorkerSessionBuilder for WorkerSessions {
         let config = context.builder.config().take().unwrap_or_default();
         let config = (self.extend)(config).with_distributed_user_codec(crate::cache::CacheCodec);
         let runtime = context.builder.runtime_env().clone();
-        if let Some(template) = self.template.get()
-            && runtime.is_none_or(|runtime| Arc::ptr_eq(&runtime, template.runtime_env()))
-        {
-            let mut state = template.clone();
-            *state.config_mut() = config;
-            return Ok(state);
-        }
-        let state = context.builder.with_config(config).build();
-        // The first task's session becomes the template (of a worker whose runtime changed,
-        // none is kept: every task builds its own).
-        let _ = self.template.set(state.clone());
+        let mut state = match self.template.get() {
+            Some(template)
+                if runtime.is_none_or(|runtime| Arc::ptr_eq(&runtime, template.runtime_env())) =>
+            {
+                template.clone()
+            }
+            // The template is built with DataFusion's default config, not the task's: a task's
+            // config holds its own extensions (its worker, its work-unit feeds), which a kept
+            // template would keep alive for ever (a worker holding itself). A worker whose
+            // runtime changed keeps its first template and builds the other sessions anew.
+            _ => {
+                let built = context
+                    .builder
+                    .with_config(SessionConfig::default())
+                    .build();
+                let _ = self.template.set(built.clone());
+                built
+            }
+        };
+        *state.config_mut() = config;
         Ok(state)
     }
 }
