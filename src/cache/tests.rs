@@ -1,5 +1,5 @@
 //! Tests of the result cache against real queries on one engine (the cross-process cases are in
-//! `tests/result_cache.rs`).
+//! `tests/integration/result_cache.rs`).
 
 use super::*;
 use crate::{CancelToken, Engine};

@@ -1,9 +1,9 @@
-//! The ring and the Arrow transport between two processes: this test binary re-executes itself
+//! The ring and the Arrow transport between two processes: the test binary re-executes itself
 //! as the peer (`peer_process_entry` with a role in the environment) and hands it a ring over a
 //! Unix socket. Every wait has a watchdog deadline; every test checks at the end that no fd,
 //! mapping or /dev/shm entry was left behind and that its child was reaped.
 
-mod common;
+use crate::common;
 
 use common::resources;
 use dfshm::ring::{Consumer, MIN_CAPACITY_BYTES, Producer, RingError, RingMemory, RingParts};
@@ -12,25 +12,27 @@ use dfshm::testing::every_type_batch;
 use dfshm::transport::{DecodeMode, RingReader, RingWriter, StreamEvent};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "DFSHM_TEST_PEER_ROLE";
 const SOCKET: &str = "DFSHM_TEST_PEER_SOCKET";
 const WATCHDOG: Duration = Duration::from_secs(60);
 
-/// Tests in this binary run one at a time so that fd and mapping counts are meaningful.
-static SERIAL: Mutex<()> = Mutex::new(());
+/// The name the test harness knows [`peer_process_entry`] by: its path without the crate.
+fn peer_entry() -> &'static str {
+    let path = concat!(module_path!(), "::peer_process_entry");
+    path.split_once("::").map_or(path, |(_crate, rest)| rest)
+}
 
 fn deadline() -> Option<Instant> {
     Some(Instant::now() + WATCHDOG)
 }
 
-/// Runs `test` serially and asserts it leaves no fd, mapping or /dev/shm entry behind.
+/// Runs `test` alone in this process (fd and mapping counts are meaningful only then) and
+/// asserts it leaves no fd, mapping or /dev/shm entry behind.
 fn without_leaks(test: impl FnOnce()) {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _alone = common::alone();
     let before = resources();
     test();
     assert_eq!(resources(), before, "the test leaked resources");
@@ -51,12 +53,7 @@ impl Peer {
         let listener = UnixListener::bind(&path).unwrap();
         listener.set_nonblocking(true).unwrap();
         let child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "peer_process_entry",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", peer_entry(), "--nocapture", "--test-threads=1"])
             .env(ROLE, role)
             .env(SOCKET, &path)
             .stdout(Stdio::null())

@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests: small TPC-H data, a plain-DataFusion oracle, and a
-//! result comparison that is order-sensitive on request and tolerant for floating point.
+//! Helpers shared by the integration tests: turns in the shared test process, small TPC-H data,
+//! a plain-DataFusion oracle, and a result comparison that is order-sensitive on request and
+//! tolerant for floating point.
 
 #![allow(dead_code)]
 
@@ -10,7 +11,43 @@ use dfshm::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use dfshm::datafusion::prelude::{ParquetReadOptions, SessionContext};
 use dfshm::tpch;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Turns in the test process: any number of tests side by side, or one test alone.
+static GATE: RwLock<()> = RwLock::new(());
+
+/// A turn beside other tests. Every test that opens fds, maps memory or starts processes takes
+/// one (or [`alone`]) first. A failed test does not poison the gate.
+pub fn beside_others() -> RwLockReadGuard<'static, ()> {
+    GATE.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A turn with no other test running in this process: for tests that count its fds, mappings
+/// or child processes.
+pub fn alone() -> RwLockWriteGuard<'static, ()> {
+    GATE.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs an async test beside others, on a runtime of its own built once the turn is taken and
+/// dropped (its tasks and threads gone) before the turn ends.
+pub fn run(test: impl Future<Output = ()>) {
+    let _turn = beside_others();
+    runtime().block_on(test);
+}
+
+/// Runs an async test [`alone`], like [`run`].
+pub fn run_alone(test: impl Future<Output = ()>) {
+    let _turn = alone();
+    runtime().block_on(test);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("build a tokio runtime for the test")
+}
 
 /// The scale factor of the tests' TPC-H data: small, but every query returns rows.
 pub const TEST_SCALE_FACTOR: f64 = 0.01;

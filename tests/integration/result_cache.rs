@@ -3,7 +3,7 @@
 //! process leaves another's mapped entry readable, and worker processes record and read stage
 //! outputs in parts. Each test has a watchdog deadline.
 
-mod common;
+use crate::common;
 
 use common::{
     assert_same_rows, binary, datafusion_oracle, oracle_answer, scratch, small_scan_partitions,
@@ -109,6 +109,7 @@ const SLOW: &str = "select count(*) as c, sum((a.n * b.n) % 7) as s \
 
 #[test]
 fn two_processes_filling_one_key_make_one_entry() {
+    let _turn = common::beside_others();
     let dir = scratch();
     let cache = dir.path().join("cache");
     let run = || dfshm(&cache, &["-c", SLOW]).spawn().unwrap();
@@ -132,6 +133,7 @@ fn two_processes_filling_one_key_make_one_entry() {
 
 #[test]
 fn a_writer_killed_mid_entry_leaves_nothing_that_is_served() {
+    let _turn = common::beside_others();
     let dir = scratch();
     let cache = dir.path().join("cache");
     // Hundreds of MB of output, recorded as it is printed.
@@ -171,48 +173,50 @@ fn a_writer_killed_mid_entry_leaves_nothing_that_is_served() {
     );
 }
 
-#[tokio::test]
-async fn eviction_by_another_process_leaves_a_mapped_entry_readable() {
-    let dir = scratch();
-    let cache = dir.path().join("cache");
-    let engine = Engine::builder()
-        .target_partitions(2)
-        .cache_dir(&cache)
-        .build()
-        .unwrap();
-    let sql = "select n, n * 3 as m from generate_series(1, 100000) as g(n)";
-    let (stream, _) = traced(&engine, sql).await;
-    let cold: Vec<RecordBatch> = stream.map(|batch| batch.unwrap()).collect().await;
-    let entries = files(&cache, ".arrow");
-    assert_eq!(entries.len(), 1);
-    // Serve it (mapping the file), then let another process evict it.
-    let (held, trace) = traced(&engine, sql).await;
-    assert!(trace.served_from_cache());
-    let other = finish(
-        dfshm(
-            &cache,
-            &[
-                "--cache-max-bytes",
-                "64K",
-                "-c",
-                "select n + 1 as x from generate_series(1, 5000) as g(n)",
-                "-c",
-                "select n + 2 as x from generate_series(1, 5000) as g(n)",
-            ],
-        )
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap(),
-        "evicting dfshm",
-    );
-    assert!(other.status.success(), "{other:?}");
-    assert!(!entries[0].exists(), "the entry was evicted");
-    let warm: Vec<RecordBatch> = held.map(|batch| batch.unwrap()).collect().await;
-    // Partitions interleave in any order: compare the rows as sets.
-    assert_eq!(sorted_rows(&warm), sorted_rows(&cold));
-    assert_eq!(sorted_rows(&cold).len(), 100_000 + 4);
-    let stats = stats(&cache);
-    assert!(stat(&stats.stdout, "evicted") >= 1, "{stats:?}");
+#[test]
+fn eviction_by_another_process_leaves_a_mapped_entry_readable() {
+    common::run(async {
+        let dir = scratch();
+        let cache = dir.path().join("cache");
+        let engine = Engine::builder()
+            .target_partitions(2)
+            .cache_dir(&cache)
+            .build()
+            .unwrap();
+        let sql = "select n, n * 3 as m from generate_series(1, 100000) as g(n)";
+        let (stream, _) = traced(&engine, sql).await;
+        let cold: Vec<RecordBatch> = stream.map(|batch| batch.unwrap()).collect().await;
+        let entries = files(&cache, ".arrow");
+        assert_eq!(entries.len(), 1);
+        // Serve it (mapping the file), then let another process evict it.
+        let (held, trace) = traced(&engine, sql).await;
+        assert!(trace.served_from_cache());
+        let other = finish(
+            dfshm(
+                &cache,
+                &[
+                    "--cache-max-bytes",
+                    "64K",
+                    "-c",
+                    "select n + 1 as x from generate_series(1, 5000) as g(n)",
+                    "-c",
+                    "select n + 2 as x from generate_series(1, 5000) as g(n)",
+                ],
+            )
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+            "evicting dfshm",
+        );
+        assert!(other.status.success(), "{other:?}");
+        assert!(!entries[0].exists(), "the entry was evicted");
+        let warm: Vec<RecordBatch> = held.map(|batch| batch.unwrap()).collect().await;
+        // Partitions interleave in any order: compare the rows as sets.
+        assert_eq!(sorted_rows(&warm), sorted_rows(&cold));
+        assert_eq!(sorted_rows(&cold).len(), 100_000 + 4);
+        let stats = stats(&cache);
+        assert!(stat(&stats.stdout, "evicted") >= 1, "{stats:?}");
+    });
 }
 
 /// Runs `sql` through the cache; its rows and what the cache did.
@@ -225,65 +229,67 @@ async fn run_traced(
     (batches, trace)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_worker_processes_results_and_stage_parts_are_reused_and_nothing_is_left() {
-    let outcome = tokio::time::timeout(DEADLINE, async {
-        let dir = scratch();
-        let cache = dir.path().join("cache");
-        let oracle = datafusion_oracle(tpch_data()).await;
-        let engine = Engine::builder()
-            .workers(2)
-            .worker_program(binary("dfshm-worker"))
-            .target_partitions(2)
-            .cache_dir(&cache)
-            .build()
-            .unwrap();
-        let engine = small_scan_partitions(engine).await;
-        tpch::register_tables(&engine, tpch_data()).await.unwrap();
-        let q18 = tpch::query(18).unwrap();
+#[test]
+fn on_worker_processes_results_and_stage_parts_are_reused_and_nothing_is_left() {
+    common::run(async {
+        let outcome = tokio::time::timeout(DEADLINE, async {
+            let dir = scratch();
+            let cache = dir.path().join("cache");
+            let oracle = datafusion_oracle(tpch_data()).await;
+            let engine = Engine::builder()
+                .workers(2)
+                .worker_program(binary("dfshm-worker"))
+                .target_partitions(2)
+                .cache_dir(&cache)
+                .build()
+                .unwrap();
+            let engine = small_scan_partitions(engine).await;
+            tpch::register_tables(&engine, tpch_data()).await.unwrap();
+            let q18 = tpch::query(18).unwrap();
 
-        let (cold, trace) = run_traced(&engine, q18).await;
-        assert_same_rows("q18", &oracle_answer(&oracle, q18).await, &cold, true);
-        let events = trace.events();
-        assert!(!trace.served_from_cache(), "{events:?}");
-        assert!(
-            events
-                .iter()
-                .any(|event| matches!(event, CacheEvent::SubplanRecording { .. })),
-            "{events:?}"
-        );
-        // The whole result, and the join under the partial aggregation in one part per task.
-        let stored = files(&cache, ".arrow").len();
-        assert!(stored >= 3, "{stored} entries");
+            let (cold, trace) = run_traced(&engine, q18).await;
+            assert_same_rows("q18", &oracle_answer(&oracle, q18).await, &cold, true);
+            let events = trace.events();
+            assert!(!trace.served_from_cache(), "{events:?}");
+            assert!(
+                events
+                    .iter()
+                    .any(|event| matches!(event, CacheEvent::SubplanRecording { .. })),
+                "{events:?}"
+            );
+            // The whole result, and the join under the partial aggregation in one part per task.
+            let stored = files(&cache, ".arrow").len();
+            assert!(stored >= 3, "{stored} entries");
 
-        let (warm, trace) = run_traced(&engine, q18).await;
-        assert!(trace.served_from_cache(), "{:?}", trace.events());
-        assert_same_rows("q18 repeated", &cold, &warm, true);
+            let (warm, trace) = run_traced(&engine, q18).await;
+            assert!(trace.served_from_cache(), "{:?}", trace.events());
+            assert_same_rows("q18 repeated", &cold, &warm, true);
 
-        // Edited above the join: the workers read the join's parts instead of joining again.
-        let (edited, trace) = run_traced(&engine, tpch::Q18_EDITED).await;
-        assert!(trace.reused_subplans() >= 1, "{:?}", trace.events());
-        assert_same_rows(
-            "edited q18",
-            &oracle_answer(&oracle, tpch::Q18_EDITED).await,
-            &edited,
-            true,
-        );
-        let analyze = format!("explain analyze {}", tpch::Q18_EDITED);
-        let (explained, _) = run_traced(&engine, &analyze).await;
-        let text = dfshm::datafusion::arrow::util::pretty::pretty_format_batches(&explained)
-            .unwrap()
-            .to_string();
-        assert!(
-            text.contains("CachedScanExec: sub-plan of") && text.contains(" parts, rows="),
-            "{text}"
-        );
+            // Edited above the join: the workers read the join's parts instead of joining again.
+            let (edited, trace) = run_traced(&engine, tpch::Q18_EDITED).await;
+            assert!(trace.reused_subplans() >= 1, "{:?}", trace.events());
+            assert_same_rows(
+                "edited q18",
+                &oracle_answer(&oracle, tpch::Q18_EDITED).await,
+                &edited,
+                true,
+            );
+            let analyze = format!("explain analyze {}", tpch::Q18_EDITED);
+            let (explained, _) = run_traced(&engine, &analyze).await;
+            let text = dfshm::datafusion::arrow::util::pretty::pretty_format_batches(&explained)
+                .unwrap()
+                .to_string();
+            assert!(
+                text.contains("CachedScanExec: sub-plan of") && text.contains(" parts, rows="),
+                "{text}"
+            );
 
-        // Pins last as long as their query; no temporary file outlives its writer.
-        drop(engine);
-        assert_eq!(files(&cache.join("pins"), ".pin"), Vec::<PathBuf>::new());
-        assert_eq!(files(&cache, ".tmp"), Vec::<PathBuf>::new());
-    })
-    .await;
-    outcome.expect("the test outlived its watchdog");
+            // Pins last as long as their query; no temporary file outlives its writer.
+            drop(engine);
+            assert_eq!(files(&cache.join("pins"), ".pin"), Vec::<PathBuf>::new());
+            assert_eq!(files(&cache, ".tmp"), Vec::<PathBuf>::new());
+        })
+        .await;
+        outcome.expect("the test outlived its watchdog");
+    });
 }

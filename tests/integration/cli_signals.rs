@@ -2,7 +2,7 @@
 //! query and keeps the session, a second one exits, and a shell killed with SIGKILL takes its
 //! workers with it. Each test has a watchdog deadline; none sleeps and hopes.
 
-mod common;
+use crate::common;
 
 use common::{binary, children_of, is_dead, signal, tpch_data_sf01, tpch_ddl, usage};
 use std::io::{Read, Write};
@@ -120,6 +120,7 @@ fn wait_dead(pids: &[u32], what: &str) -> Duration {
 
 #[test]
 fn ctrl_c_cancels_the_running_query_and_the_session_goes_on() {
+    let _turn = common::beside_others();
     let (child, mut stdin, workers) = busy_shell();
     signal(child.id(), libc::SIGINT);
     stdin.write_all(b"select 42 as answer;\n").unwrap();
@@ -137,6 +138,7 @@ fn ctrl_c_cancels_the_running_query_and_the_session_goes_on() {
 
 #[test]
 fn a_second_ctrl_c_exits() {
+    let _turn = common::beside_others();
     let (child, stdin, workers) = busy_shell();
     // The first cancels the query; any later one exits (signals sent back to back may be seen
     // as one, so keep sending until the shell is gone).
@@ -156,6 +158,7 @@ fn a_second_ctrl_c_exits() {
 
 #[test]
 fn workers_exit_when_their_shell_is_killed_mid_query() {
+    let _turn = common::beside_others();
     let (mut child, stdin, workers) = busy_shell();
     signal(child.id(), libc::SIGKILL);
     let took = wait_dead(&workers, "after SIGKILL to their coordinator");

@@ -1,7 +1,7 @@
 //! The `dfshm` CLI contract: formats, statement order, DDL silence, errors and exit codes, and the
 //! TPC-H queries through the CLI equal plain DataFusion.
 
-mod common;
+use crate::common;
 
 use common::{
     assert_same_rows, binary, datafusion_oracle, oracle_answer, scratch, tpch_data, tpch_ddl,
@@ -82,6 +82,7 @@ fn assert_one_line_error(output: &Output, what: &str) {
 
 #[test]
 fn quiet_csv_prints_exactly_header_and_rows() {
+    let _turn = common::beside_others();
     let output = dfshm(
         &["-q", "--format", "csv", "-c", "select 1 as x, 'a' as y"],
         "",
@@ -93,6 +94,7 @@ fn quiet_csv_prints_exactly_header_and_rows() {
 
 #[test]
 fn statements_run_in_order_in_one_session_and_ddl_prints_nothing_in_csv() {
+    let _turn = common::beside_others();
     let output = dfshm(
         &[
             "-q",
@@ -111,6 +113,7 @@ fn statements_run_in_order_in_one_session_and_ddl_prints_nothing_in_csv() {
 
 #[test]
 fn files_run_after_commands_in_order() {
+    let _turn = common::beside_others();
     let dir = scratch();
     let first = dir.path().join("first.sql");
     let second = dir.path().join("second.sql");
@@ -134,6 +137,7 @@ fn files_run_after_commands_in_order() {
 
 #[test]
 fn json_and_ndjson_formats_print_objects() {
+    let _turn = common::beside_others();
     let sql = "select * from (values (1, 'a'), (2, null)) as t(x, y) order by x";
     let json = dfshm(&["-q", "--format", "json", "-c", sql], "");
     assert!(json.status.success(), "{}", stderr(&json));
@@ -145,6 +149,7 @@ fn json_and_ndjson_formats_print_objects() {
 
 #[test]
 fn table_format_draws_a_table_and_reports_rows_unless_quiet() {
+    let _turn = common::beside_others();
     let output = dfshm(&["-c", "select 1 as x, 'a' as y"], "");
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
@@ -161,6 +166,7 @@ fn table_format_draws_a_table_and_reports_rows_unless_quiet() {
 
 #[test]
 fn an_empty_result_prints_its_header_in_csv() {
+    let _turn = common::beside_others();
     let output = dfshm(
         &["-q", "--format", "csv", "-c", "select 1 as x where false"],
         "",
@@ -171,6 +177,7 @@ fn an_empty_result_prints_its_header_in_csv() {
 
 #[test]
 fn bad_sql_is_one_error_line_and_exit_status_1() {
+    let _turn = common::beside_others();
     let output = dfshm(&["-q", "-c", "selec 1"], "");
     assert_one_line_error(&output, "command 1");
     assert_eq!(stdout(&output), "");
@@ -178,6 +185,7 @@ fn bad_sql_is_one_error_line_and_exit_status_1() {
 
 #[test]
 fn an_error_names_the_failing_statement_and_stops_the_script() {
+    let _turn = common::beside_others();
     let output = dfshm(
         &[
             "-q",
@@ -199,12 +207,14 @@ fn an_error_names_the_failing_statement_and_stops_the_script() {
 
 #[test]
 fn a_missing_sql_file_is_a_clear_error() {
+    let _turn = common::beside_others();
     let output = dfshm(&["-q", "-f", "/nonexistent/queries.sql"], "");
     assert_one_line_error(&output, "/nonexistent/queries.sql");
 }
 
 #[test]
 fn a_query_on_a_missing_parquet_file_is_a_clear_error() {
+    let _turn = common::beside_others();
     let output = dfshm(
         &["-q", "-c", "select * from '/nonexistent/data.parquet'"],
         "",
@@ -214,6 +224,7 @@ fn a_query_on_a_missing_parquet_file_is_a_clear_error() {
 
 #[test]
 fn a_corrupt_parquet_file_is_a_clear_error_not_a_panic() {
+    let _turn = common::beside_others();
     let dir = scratch();
     let path = dir.path().join("corrupt.parquet");
     let mut bytes = b"PAR1".to_vec();
@@ -228,6 +239,7 @@ fn a_corrupt_parquet_file_is_a_clear_error_not_a_panic() {
 
 #[test]
 fn a_file_path_query_reads_parquet() {
+    let _turn = common::beside_others();
     let lineitem = tpch_data().join("lineitem");
     let sql = format!("select count(*) as n from '{}/'", lineitem.display());
     let output = dfshm(&["-q", "--format", "csv", "-c", &sql], "");
@@ -238,6 +250,7 @@ fn a_file_path_query_reads_parquet() {
 
 #[test]
 fn explain_and_explain_analyze_print_plans() {
+    let _turn = common::beside_others();
     let explain = dfshm(
         &["-q", "--format", "csv", "-c", "explain select 1 as x"],
         "",
@@ -259,6 +272,7 @@ fn explain_and_explain_analyze_print_plans() {
 
 #[test]
 fn piped_prompt_keeps_the_session_after_an_error_and_exits_1() {
+    let _turn = common::beside_others();
     let output = dfshm(
         &["-q", "--format", "csv"],
         "create view v as\n  select 7 as n;\nselect * from nope;\nselect n from v;\n\\q\nselect 99;\n",
@@ -270,6 +284,7 @@ fn piped_prompt_keeps_the_session_after_an_error_and_exits_1() {
 
 #[test]
 fn bad_options_are_usage_errors() {
+    let _turn = common::beside_others();
     let partitions = dfshm(&["--target-partitions", "0", "-c", "select 1"], "");
     assert_eq!(partitions.status.code(), Some(2));
     let memory = dfshm(&["--memory-limit", "lots", "-c", "select 1"], "");
@@ -285,6 +300,7 @@ fn bad_options_are_usage_errors() {
 
 #[test]
 fn a_memory_limit_too_small_for_a_sort_fails_cleanly() {
+    let _turn = common::beside_others();
     let lineitem = tpch_data().join("lineitem");
     let sql = format!(
         "select l_comment from '{}/' order by l_comment",
@@ -313,51 +329,55 @@ fn read_csv(text: &str, like: &[RecordBatch]) -> Vec<RecordBatch> {
         .expect("parse the CLI's CSV output")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tpch_queries_through_the_cli_equal_datafusion() {
-    let data = tpch_data();
-    let oracle = datafusion_oracle(data).await;
-    let ddl = tpch_ddl(data);
-    for number in 1..=tpch::QUERY_COUNT {
-        let sql = tpch::query(number).unwrap();
-        let output = dfshm(&["-q", "--format", "csv", "-c", &ddl, "-c", sql], "");
-        assert!(output.status.success(), "q{number}: {}", stderr(&output));
-        let expected = oracle_answer(&oracle, sql).await;
-        let actual = read_csv(stdout(&output), &expected);
-        assert_same_rows(&format!("q{number} via CLI"), &expected, &actual, true);
-    }
+#[test]
+fn tpch_queries_through_the_cli_equal_datafusion() {
+    common::run(async {
+        let data = tpch_data();
+        let oracle = datafusion_oracle(data).await;
+        let ddl = tpch_ddl(data);
+        for number in 1..=tpch::QUERY_COUNT {
+            let sql = tpch::query(number).unwrap();
+            let output = dfshm(&["-q", "--format", "csv", "-c", &ddl, "-c", sql], "");
+            assert!(output.status.success(), "q{number}: {}", stderr(&output));
+            let expected = oracle_answer(&oracle, sql).await;
+            let actual = read_csv(stdout(&output), &expected);
+            assert_same_rows(&format!("q{number} via CLI"), &expected, &actual, true);
+        }
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_runs_queries_on_worker_processes() {
-    let data = tpch_data();
-    let oracle = datafusion_oracle(data).await;
-    let ddl = tpch_ddl(data);
-    let split = "set distributed.file_scan_config_bytes_per_partition = 65536";
-    for number in [3, 9, 18] {
-        let sql = tpch::query(number).unwrap();
-        let args = [
-            "-q",
-            "--format",
-            "csv",
-            "--workers",
-            "2",
-            "-c",
-            &ddl,
-            "-c",
-            split,
-            "-c",
-            sql,
-        ];
-        let output = dfshm(&args, "");
-        assert!(output.status.success(), "q{number}: {}", stderr(&output));
-        let expected = oracle_answer(&oracle, sql).await;
-        let actual = read_csv(stdout(&output), &expected);
-        assert_same_rows(
-            &format!("q{number} via CLI workers"),
-            &expected,
-            &actual,
-            true,
-        );
-    }
+#[test]
+fn the_cli_runs_queries_on_worker_processes() {
+    common::run(async {
+        let data = tpch_data();
+        let oracle = datafusion_oracle(data).await;
+        let ddl = tpch_ddl(data);
+        let split = "set distributed.file_scan_config_bytes_per_partition = 65536";
+        for number in [3, 9, 18] {
+            let sql = tpch::query(number).unwrap();
+            let args = [
+                "-q",
+                "--format",
+                "csv",
+                "--workers",
+                "2",
+                "-c",
+                &ddl,
+                "-c",
+                split,
+                "-c",
+                sql,
+            ];
+            let output = dfshm(&args, "");
+            assert!(output.status.success(), "q{number}: {}", stderr(&output));
+            let expected = oracle_answer(&oracle, sql).await;
+            let actual = read_csv(stdout(&output), &expected);
+            assert_same_rows(
+                &format!("q{number} via CLI workers"),
+                &expected,
+                &actual,
+                true,
+            );
+        }
+    });
 }

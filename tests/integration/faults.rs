@@ -3,9 +3,9 @@
 //! the query with an error that names it, never a hang, while the engine keeps serving and
 //! nothing leaks.
 //!
-//! The tests run one at a time (they count this process's fds); each has a watchdog deadline.
+//! Each test runs alone in the test process (they count its fds) under a watchdog deadline.
 
-mod common;
+use crate::common;
 
 use common::{
     Usage, assert_same_rows, become_idle, children, datafusion_oracle, engine_answer, eventually,
@@ -23,15 +23,13 @@ const WATCHDOG: Duration = Duration::from_secs(240);
 /// are slow; the benchmark measures the real figure).
 const SETTLE: Duration = Duration::from_secs(20);
 
-/// Serializes the tests of this binary (an async mutex: tests hold it across awaits, and a
-/// failed test does not poison it).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn guarded(test: impl std::future::Future<Output = ()>) {
-    let _serial = SERIAL.lock().await;
-    tokio::time::timeout(WATCHDOG, test)
-        .await
-        .expect("the test outlived its watchdog");
+/// Runs a test alone in this process (they count its fds), under the watchdog.
+fn guarded(test: impl std::future::Future<Output = ()>) {
+    common::run_alone(async {
+        tokio::time::timeout(WATCHDOG, test)
+            .await
+            .expect("the test outlived its watchdog");
+    });
 }
 
 /// Two workers over TPC-H sf 0.1 with scans split small, so every stage spreads over both.
@@ -99,8 +97,8 @@ async fn nothing_left(before: &common::Resources) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn limit_dropped_stream_and_token_stop_every_worker() {
+#[test]
+fn limit_dropped_stream_and_token_stop_every_worker() {
     guarded(async {
         let engine = sf01_engine(Engine::builder()).await;
         let workers = engine.worker_pids();
@@ -169,8 +167,7 @@ async fn limit_dropped_stream_and_token_stop_every_worker() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
-    })
-    .await;
+    });
 }
 
 /// A small deterministic generator (xorshift), seeded per run and printed for reproduction.
@@ -198,8 +195,8 @@ impl Random {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workers_killed_at_random_points_fail_queries_cleanly_and_the_engine_recovers() {
+#[test]
+fn workers_killed_at_random_points_fail_queries_cleanly_and_the_engine_recovers() {
     guarded(async {
         let oracle = datafusion_oracle(tpch_data()).await;
         let before = resources();
@@ -264,15 +261,14 @@ async fn workers_killed_at_random_points_fail_queries_cleanly_and_the_engine_rec
             assert!(is_dead(pid), "worker {pid} outlived its engine");
         }
         nothing_left(&before).await;
-    })
-    .await;
+    });
 }
 
 /// A reader that stops reading holds the workers at their credit: they go idle with little
 /// waiting in the coordinator. A worker killed then fails the query as soon as the reader looks
 /// again (after the few batches already there), and nothing is left behind.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_while_its_reader_is_out_of_credit_fails_the_query_cleanly() {
+#[test]
+fn a_worker_killed_while_its_reader_is_out_of_credit_fails_the_query_cleanly() {
     guarded(async {
         let before = resources();
         let engine = sf01_engine(Engine::builder().exchange_budget_bytes(256 << 10)).await;
@@ -312,12 +308,11 @@ async fn a_worker_killed_while_its_reader_is_out_of_credit_fails_the_query_clean
         drop(engine);
         assert!(is_dead(victim));
         nothing_left(&before).await;
-    })
-    .await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panicking_worker_fails_the_query_and_is_replaced() {
+#[test]
+fn a_panicking_worker_fails_the_query_and_is_replaced() {
     guarded(async {
         let builder =
             Engine::builder().worker_failpoint(dfshm::worker::Failpoint::PanicInExecuteTask);
@@ -340,12 +335,11 @@ async fn a_panicking_worker_fails_the_query_and_is_replaced() {
         let now = engine.worker_pids();
         assert_ne!(now[0], first[0], "worker 0 was not replaced");
         assert_eq!(now[1], first[1], "worker 1 should have been kept");
-    })
-    .await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_worker_is_waited_for_or_times_out_but_never_overwritten() {
+#[test]
+fn a_stopped_worker_is_waited_for_or_times_out_but_never_overwritten() {
     guarded(async {
         let oracle = datafusion_oracle(tpch_data_sf01()).await;
         let sql = tpch::query(3).unwrap();
@@ -376,12 +370,11 @@ async fn a_stopped_worker_is_waited_for_or_times_out_but_never_overwritten() {
         signal(victim, libc::SIGCONT);
         let rows = engine_answer(&engine, sql).await.unwrap();
         assert_same_rows("q3 after the stop", &expected, &rows, true);
-    })
-    .await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_over_its_memory_limit_reports_resources_exhausted() {
+#[test]
+fn a_worker_over_its_memory_limit_reports_resources_exhausted() {
     guarded(async {
         let engine = sf01_engine(Engine::builder().memory_limit_bytes(4 << 20)).await;
         // A hash join's build side cannot spill: 150,000 orders do not fit in 4 MiB.
@@ -397,8 +390,7 @@ async fn a_worker_over_its_memory_limit_reports_resources_exhausted() {
             .await
             .unwrap();
         assert_eq!(rows[0].num_rows(), 1);
-    })
-    .await;
+    });
 }
 
 /// A LIMIT 1 that runs on the workers (a bare `select * ... limit 1` stays whole in the
@@ -419,85 +411,89 @@ const POOL_RINGS: usize = 16;
 /// 10,000 short queries: every query's rings come from the pool and go back to it, so nothing a
 /// query holds (fds, mapped rings, pooled bytes, RSS) grows with the number of queries; the
 /// pool then shrinks to nothing once idle.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_limit_1_queries_leave_fds_rss_rings_and_pooled_bytes_flat() {
+#[test]
+fn ten_thousand_limit_1_queries_leave_fds_rss_rings_and_pooled_bytes_flat() {
     const QUERIES: usize = 10_000;
-    let _serial = SERIAL.lock().await;
-    let test = async {
-        let engine = shm_engine(2, 2).await;
-        tpch::register_tables(&engine, tpch_data()).await.unwrap();
-        let workers = engine.worker_pids();
-        let pids: Vec<u32> = workers
-            .iter()
-            .copied()
-            .chain([std::process::id()])
-            .collect();
-        // Warm up: allocators, caches and the ring pool reach their working size.
-        for _ in 0..200 {
-            limit_1(&engine).await;
-        }
-        let settled =
-            |pids: &[u32]| -> Vec<Usage> { pids.iter().map(|pid| usage(*pid).unwrap()).collect() };
-        become_idle(&workers, SETTLE).await;
-        let before = settled(&pids);
-        let pool_before = dfshm::ring_pool_stats();
-        for _ in 0..QUERIES {
-            limit_1(&engine).await;
-        }
-        become_idle(&workers, SETTLE).await;
-        // Connections close asynchronously on the runtimes' threads. This process may keep a
-        // few more rings in its pool than before (each with its fd), never more than the pool's
-        // bound; every other ring and fd is gone.
-        let coordinator = workers.len();
-        let flat = || {
-            let pool = dfshm::ring_pool_stats();
-            let now = settled(&pids);
-            let pooled_more = pool.idle_segments.saturating_sub(pool_before.idle_segments);
-            let workers_flat = now[..coordinator]
+    common::run_alone(async {
+        let test = async {
+            let engine = shm_engine(2, 2).await;
+            tpch::register_tables(&engine, tpch_data()).await.unwrap();
+            let workers = engine.worker_pids();
+            let pids: Vec<u32> = workers
                 .iter()
-                .zip(&before)
-                .all(|(now, before)| now.fds <= before.fds && now.ring_mappings <= POOL_RINGS);
-            let this = &now[coordinator];
-            workers_flat
-                && this.fds <= before[coordinator].fds + pooled_more
-                && this.ring_mappings == pool.idle_segments
-                && pool.in_use_segments == 0
-        };
-        eventually("fds or rings grew over 10,000 queries", SETTLE, flat).await;
-        let after = settled(&pids);
-        let pool = dfshm::ring_pool_stats();
-        for (index, (before, after)) in before.iter().zip(&after).enumerate() {
+                .copied()
+                .chain([std::process::id()])
+                .collect();
+            // Warm up: allocators, caches and the ring pool reach their working size.
+            for _ in 0..200 {
+                limit_1(&engine).await;
+            }
+            let settled = |pids: &[u32]| -> Vec<Usage> {
+                pids.iter().map(|pid| usage(*pid).unwrap()).collect()
+            };
+            become_idle(&workers, SETTLE).await;
+            let before = settled(&pids);
+            let pool_before = dfshm::ring_pool_stats();
+            for _ in 0..QUERIES {
+                limit_1(&engine).await;
+            }
+            become_idle(&workers, SETTLE).await;
+            // Connections close asynchronously on the runtimes' threads. This process may keep a
+            // few more rings in its pool than before (each with its fd), never more than the pool's
+            // bound; every other ring and fd is gone.
+            let coordinator = workers.len();
+            let flat = || {
+                let pool = dfshm::ring_pool_stats();
+                let now = settled(&pids);
+                let pooled_more = pool.idle_segments.saturating_sub(pool_before.idle_segments);
+                let workers_flat = now[..coordinator]
+                    .iter()
+                    .zip(&before)
+                    .all(|(now, before)| now.fds <= before.fds && now.ring_mappings <= POOL_RINGS);
+                let this = &now[coordinator];
+                workers_flat
+                    && this.fds <= before[coordinator].fds + pooled_more
+                    && this.ring_mappings == pool.idle_segments
+                    && pool.in_use_segments == 0
+            };
+            eventually("fds or rings grew over 10,000 queries", SETTLE, flat).await;
+            let after = settled(&pids);
+            let pool = dfshm::ring_pool_stats();
+            for (index, (before, after)) in before.iter().zip(&after).enumerate() {
+                assert!(
+                    after.rss_kib <= before.rss_kib + 32 * 1024,
+                    "process {index}: RSS grew from {} KiB to {} KiB over {QUERIES} queries",
+                    before.rss_kib,
+                    after.rss_kib
+                );
+            }
             assert!(
-                after.rss_kib <= before.rss_kib + 32 * 1024,
-                "process {index}: RSS grew from {} KiB to {} KiB over {QUERIES} queries",
-                before.rss_kib,
-                after.rss_kib
+                pool.idle_segments <= POOL_RINGS,
+                "the pool outgrew its bound: {pool:?}"
             );
-        }
-        assert!(
-            pool.idle_segments <= POOL_RINGS,
-            "the pool outgrew its bound: {pool:?}"
-        );
-        // Every query fetched through at least one ring (so it ran on the workers). Steady
-        // state: rings are reused, not made (and faulted in) afresh. A ring comes back
-        // only once its worker has unmapped it, so now and then the next query is quicker and
-        // gets a new one.
-        let reused = (pool.reused - pool_before.reused) as usize;
-        let created = (pool.created - pool_before.created) as usize;
-        println!("{QUERIES} queries: {created} rings created, {reused} reused; pool now {pool:?}");
-        assert!(
-            reused >= QUERIES && created <= QUERIES / 100,
-            "rings were made afresh instead of reused: {created} created, {reused} reused"
-        );
-        assert_eq!(engine.worker_pids(), workers);
-        // Idle, the pool gives its rings back.
-        eventually("the idle pool kept its rings", SETTLE, || {
-            dfshm::ring_pool_stats().idle_segments == 0
-                && usage(std::process::id()).is_some_and(|u| u.ring_mappings == 0)
-        })
-        .await;
-    };
-    tokio::time::timeout(4 * WATCHDOG, test)
-        .await
-        .expect("the test outlived its watchdog");
+            // Every query fetched through at least one ring (so it ran on the workers). Steady
+            // state: rings are reused, not made (and faulted in) afresh. A ring comes back
+            // only once its worker has unmapped it, so now and then the next query is quicker and
+            // gets a new one.
+            let reused = (pool.reused - pool_before.reused) as usize;
+            let created = (pool.created - pool_before.created) as usize;
+            println!(
+                "{QUERIES} queries: {created} rings created, {reused} reused; pool now {pool:?}"
+            );
+            assert!(
+                reused >= QUERIES && created <= QUERIES / 100,
+                "rings were made afresh instead of reused: {created} created, {reused} reused"
+            );
+            assert_eq!(engine.worker_pids(), workers);
+            // Idle, the pool gives its rings back.
+            eventually("the idle pool kept its rings", SETTLE, || {
+                dfshm::ring_pool_stats().idle_segments == 0
+                    && usage(std::process::id()).is_some_and(|u| u.ring_mappings == 0)
+            })
+            .await;
+        };
+        tokio::time::timeout(4 * WATCHDOG, test)
+            .await
+            .expect("the test outlived its watchdog");
+    });
 }
