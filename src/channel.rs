@@ -24,13 +24,14 @@ use crate::transport::{DecodeMode, RingReader, StreamEvent};
 use crate::wire::{self, ConsumerMessage, Head, Reply, Request};
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, Metric, MetricValue, Time};
 use datafusion_distributed::{
     BytesCounterMetric, ChannelResolver, CoordinatorToWorkerMsg, ExecuteTaskRequest,
-    GetWorkerInfoRequest, GetWorkerInfoResponse, MaxGaugeMetric, ProducerHead, SetPlanRequest,
-    WorkerChannel, WorkerToCoordinatorMsg,
+    GetWorkerInfoRequest, GetWorkerInfoResponse, MaxGaugeMetric, SetPlanRequest, WorkerChannel,
+    WorkerToCoordinatorMsg,
 };
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
@@ -296,15 +297,6 @@ async fn next_reply(
     }
 }
 
-/// Aborts a spawned task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 #[async_trait]
 impl WorkerChannel for ShmChannel {
     async fn coordinator_channel(
@@ -320,17 +312,7 @@ impl WorkerChannel for ShmChannel {
                 "work unit feeds are not supported by dfshm's shared-memory transport".into(),
             ));
         }
-        let request = Request::CoordinatorChannel {
-            headers: headers
-                .iter()
-                .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
-                .collect(),
-            task_key: set_plan_request.task_key,
-            task_count: set_plan_request.task_count,
-            plan: set_plan_request.plan.encode(task_ctx)?,
-            target_worker_url: set_plan_request.target_worker_url.to_string(),
-            query_start_time_ns: set_plan_request.query_start_time_ns,
-        };
+        let request = Request::coordinator_channel(&headers, set_plan_request, task_ctx)?;
         let address = self.address.clone();
         let socket = into_async(address.connect()?, &address)?;
         let (reader, mut writer) = socket.into_split();
@@ -339,7 +321,8 @@ impl WorkerChannel for ShmChannel {
             .map_err(|e| address.io_error("send a plan to", e))?;
         // The coordinator-to-worker stream ends when the query does; its end (the socket's
         // write side closing) tells the worker to finish the task and report its metrics.
-        let forward = tokio::spawn(async move {
+        // Owned by the reply stream: dropping it (the query ended) aborts the forwarding.
+        let guard = SpawnedTask::spawn(async move {
             let mut c2w = c2w_stream;
             while let Some(message) = c2w.next().await {
                 match message {
@@ -356,7 +339,6 @@ impl WorkerChannel for ShmChannel {
                 }
             }
         });
-        let guard = AbortOnDrop(forward);
         let stall = self.stall_timeout;
         let replies =
             futures::stream::unfold(Some((reader, address, guard)), move |state| async move {
@@ -398,15 +380,7 @@ impl WorkerChannel for ShmChannel {
                 crate::transport::MAX_STREAMS
             )));
         }
-        let head = match request.producer_head {
-            ProducerHead::None => Head::None,
-            ProducerHead::BroadcastExec { output_partitions } => {
-                Head::Broadcast { output_partitions }
-            }
-            ProducerHead::RepartitionExec { partitioning } => {
-                Head::Repartition(partitioning.encode(task_ctx)?)
-            }
-        };
+        let head = Head::of_producer(request.producer_head, task_ctx)?;
         let budget = Budget::of_query(
             *request.task_key.query_id.as_bytes(),
             self.exchange_budget,
@@ -637,7 +611,8 @@ impl Partitions {
             _keep_alive: keep_alive,
             metrics,
         };
-        tokio::spawn(demux.run(dropped_rx, stall_timeout));
+        // It ends by itself once every partition's stream is dropped or the call ends.
+        crate::spawn_detached(demux.run(dropped_rx, stall_timeout));
         streams
     }
 }
@@ -653,7 +628,7 @@ fn spawn_control_writer(
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel::<ConsumerMessage>();
     let (keep_alive, mut closed) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
+    crate::spawn_detached(async move {
         let mut socket = socket;
         loop {
             let message = tokio::select! {

@@ -1,11 +1,15 @@
 //! dfshm runs Apache DataFusion plans across worker processes on one host; stages exchange Arrow
 //! record batches through shared-memory rings.
 //!
-//! The crate keeps its modules private and re-exports a chosen surface: [`Engine`] and its
-//! builder, SQL script splitting, and the TPC-H helpers the benchmarks and tests share. The low
-//! layers `shm` (segments, fd passing, wake-ups) and `ring` (the byte ring) are public for
-//! benchmarks and for embedders that move bytes between their own processes. Modules are
-//! layered lowest first; a module only uses modules below it (see ARCHITECTURE.md).
+//! The crate re-exports a chosen surface: [`Engine`] and its builder, SQL script splitting, and
+//! the TPC-H helpers the benchmarks and tests share. The modules a tool, a benchmark or the ADBC
+//! driver reaches into are public too: the low layers `shm` (segments, fd passing, wake-ups,
+//! processes) and `ring` (the byte ring), `transport`, `cache`, `worker`, `tpch`. Modules are
+//! layered lowest first; a module only uses modules below it (see ARCHITECTURE.md's code map,
+//! which the tidy test checks).
+
+// Unit tests may spawn and detach tasks freely; the product goes through `spawn_detached`.
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 mod byte_size;
 pub mod cache;
@@ -48,6 +52,18 @@ pub fn ring_pool_stats() -> shm::PoolStats {
 /// that wants the memory back at once; rings in use are not touched).
 pub fn clear_ring_pool() {
     channel::ring_pool().clear()
+}
+
+/// Runs `future` on the current tokio runtime with no handle to it: for a task that ends by itself
+/// once what it serves is gone (a connection's task, a demultiplexer whose streams were dropped).
+/// Any other task is a DataFusion `SpawnedTask`, aborted when its owner drops it. This is the one
+/// call of `tokio::spawn` in the crate: `clippy.toml` disallows it everywhere else.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn spawn_detached<F>(future: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    drop(tokio::spawn(future));
 }
 
 /// The version of dfshm.

@@ -14,17 +14,21 @@
 
 use datafusion::arrow::temporal_conversions::timestamp_ns_to_datetime;
 use datafusion::common::DataFusionError;
+use datafusion::execution::TaskContext;
 use datafusion::physical_plan::metrics::{
     Count, Gauge, Label, Metric, MetricCategory, MetricType, MetricValue, MetricsSet,
     PruningMetrics, RatioMetrics, Time, Timestamp,
 };
 use datafusion_distributed::{
     AvgLatencyMetric, BytesCounterMetric, FirstLatencyMetric, LoadInfo, MaxGaugeMetric,
-    MaxLatencyMetric, MinLatencyMetric, TaskKey, TaskMetrics,
+    MaxLatencyMetric, MaybeEncoded, MinLatencyMetric, ProducerHead, SetPlanRequest, TaskKey,
+    TaskMetrics,
 };
+use http::{HeaderMap, HeaderName, HeaderValue};
 use std::borrow::Cow;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use url::Url;
 
 /// The largest message accepted (plans of very wide queries can be tens of MiB).
 pub(crate) const MAX_MESSAGE_BYTES: usize = 1 << 30;
@@ -148,6 +152,88 @@ pub(crate) enum Head {
     },
     /// A `Partitioning` encoded by datafusion-distributed.
     Repartition(Vec<u8>),
+}
+
+impl Request {
+    /// The request for datafusion-distributed's `coordinator_channel` call (its plan encoded).
+    pub(crate) fn coordinator_channel(
+        headers: &HeaderMap,
+        request: SetPlanRequest,
+        task_ctx: &Arc<TaskContext>,
+    ) -> Result<Request, DataFusionError> {
+        Ok(Request::CoordinatorChannel {
+            headers: headers
+                .iter()
+                .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+                .collect(),
+            task_key: request.task_key,
+            task_count: request.task_count,
+            plan: request.plan.encode(task_ctx)?,
+            target_worker_url: request.target_worker_url.to_string(),
+            query_start_time_ns: request.query_start_time_ns,
+        })
+    }
+}
+
+/// The headers and `SetPlanRequest` a [`Request::CoordinatorChannel`] stands for, as
+/// datafusion-distributed's worker takes them (the plan still encoded).
+pub(crate) fn set_plan_request(
+    headers: Vec<(String, Vec<u8>)>,
+    task_key: TaskKey,
+    task_count: usize,
+    plan: Vec<u8>,
+    target_worker_url: &str,
+    query_start_time_ns: usize,
+) -> Result<(HeaderMap, SetPlanRequest), DataFusionError> {
+    let bad =
+        |error: String| DataFusionError::Internal(format!("a malformed plan request: {error}"));
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(e.to_string()))?;
+        let value = HeaderValue::from_bytes(&value).map_err(|e| bad(e.to_string()))?;
+        map.append(name, value);
+    }
+    let target_worker_url = Url::parse(target_worker_url).map_err(|e| bad(e.to_string()))?;
+    let request = SetPlanRequest {
+        task_key,
+        task_count,
+        plan: MaybeEncoded::Encoded(plan),
+        work_unit_feed_declarations: Vec::new(),
+        target_worker_url,
+        query_start_time_ns,
+    };
+    Ok((map, request))
+}
+
+impl Head {
+    /// The head of an execute-task call as it travels (its partitioning encoded).
+    pub(crate) fn of_producer(
+        head: ProducerHead,
+        task_ctx: &Arc<TaskContext>,
+    ) -> Result<Head, DataFusionError> {
+        Ok(match head {
+            ProducerHead::None => Head::None,
+            ProducerHead::BroadcastExec { output_partitions } => {
+                Head::Broadcast { output_partitions }
+            }
+            ProducerHead::RepartitionExec { partitioning } => {
+                Head::Repartition(partitioning.encode(task_ctx)?)
+            }
+        })
+    }
+
+    /// The head as datafusion-distributed's worker takes it (the partitioning still encoded).
+    pub(crate) fn into_producer_head(self) -> ProducerHead {
+        match self {
+            Head::None => ProducerHead::None,
+            Head::Broadcast { output_partitions } => {
+                ProducerHead::BroadcastExec { output_partitions }
+            }
+            Head::Repartition(bytes) => ProducerHead::RepartitionExec {
+                partitioning: MaybeEncoded::Encoded(bytes),
+            },
+        }
+    }
 }
 
 /// A worker's answer on a connection.

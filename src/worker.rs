@@ -19,7 +19,7 @@ use crate::credit::ProducerCredit;
 use crate::ring::RingParts;
 use crate::shm::{PeerProcess, Segment};
 use crate::transport::{RingWriter, WriteOutcome};
-use crate::wire::{self, ConsumerMessage, Head, Reply, Request};
+use crate::wire::{self, ConsumerMessage, Reply, Request};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionState;
@@ -27,19 +27,18 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::metrics::{Gauge, Metric, MetricValue};
 use datafusion::prelude::SessionConfig;
 use datafusion_distributed::{
-    CoordinatorToWorkerMsg, DistributedExt, ExecuteTaskRequest, MaybeEncoded, ProducerHead,
-    SetPlanRequest, Worker, WorkerQueryContext, WorkerSessionBuilder, WorkerToCoordinatorMsg,
+    CoordinatorToWorkerMsg, DistributedExt, ExecuteTaskRequest, SetPlanRequest, Worker,
+    WorkerQueryContext, WorkerSessionBuilder, WorkerToCoordinatorMsg,
 };
 use futures::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use http::HeaderMap;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener as StdUnixListener;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
-use url::Url;
 
 /// The environment variable that turns an executable calling [`serve_if_requested`] into a
 /// worker process (set by the coordinator when it starts its own executable as a worker).
@@ -86,11 +85,16 @@ pub enum Failpoint {
 /// listening socket from standard input and serves until the coordinator exits.
 pub fn main() -> std::process::ExitCode {
     use clap::Parser;
-    use std::os::fd::FromRawFd;
     let args = WorkerArgs::parse();
-    // SAFETY: fd 0 is this process's standard input, which nothing else in this process owns;
-    // the coordinator makes it the listening socket. This is the only place that takes it.
-    let stdin = unsafe { OwnedFd::from_raw_fd(0) };
+    // The coordinator makes standard input the listening socket. A duplicate of fd 0 owns it
+    // here (fd 0 itself stays open, unused, for the life of the process).
+    let stdin = match std::io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(error) => {
+            eprintln!("dfshm worker: cannot take standard input: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let listener = StdUnixListener::from(stdin);
     if listener.local_addr().is_err() {
         eprintln!(
@@ -254,20 +258,11 @@ fn watch_coordinator(pid: u32) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("dfshm-lifeline".into())
         .spawn(move || {
-            loop {
-                let mut poll = libc::pollfd {
-                    fd: coordinator.as_fd().as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: `poll` points at one valid pollfd for the duration of the call.
-                let ready = unsafe { libc::poll(&mut poll, 1, -1) };
-                if ready > 0 {
-                    // The coordinator is gone: nobody can use this worker's results. Exiting
-                    // unmaps every ring and closes every fd of this process.
-                    std::process::exit(0);
-                }
-            }
+            // Once the coordinator is gone nobody can use this worker's results. Exiting unmaps
+            // every ring and closes every fd of this process. (An error here means the pidfd
+            // cannot be polled, which only happens once it is unusable: exit then too.)
+            let _ = coordinator.wait_for_exit();
+            std::process::exit(0);
         })?;
     Ok(())
 }
@@ -298,8 +293,7 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
     }))
     .with_runtime_env(runtime)
     .with_version(crate::version());
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
+    let uid = crate::shm::effective_uid();
     loop {
         let (socket, _) = listener.accept().await?;
         // Abstract sockets are reachable by any local user: serve only our own.
@@ -310,7 +304,8 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
         let worker = worker.clone();
         let slot = options.slot;
         let failpoint = options.failpoint;
-        tokio::spawn(async move {
+        // A connection's task ends with its connection (the peer closing it ends every call).
+        crate::spawn_detached(async move {
             if let Err(error) = connection(worker, socket, slot, failpoint).await {
                 log::debug!("worker {slot}: a connection ended with: {error}");
             }
@@ -371,29 +366,14 @@ async fn connection(
             target_worker_url,
             query_start_time_ns,
         } => {
-            let request = (|| -> Result<(HeaderMap, SetPlanRequest)> {
-                let mut map = HeaderMap::new();
-                for (name, value) in headers {
-                    let name = HeaderName::from_bytes(name.as_bytes())
-                        .map_err(|e| DataFusionError::Internal(e.to_string()))?;
-                    let value = HeaderValue::from_bytes(&value)
-                        .map_err(|e| DataFusionError::Internal(e.to_string()))?;
-                    map.append(name, value);
-                }
-                let target_worker_url = Url::parse(&target_worker_url)
-                    .map_err(|e| DataFusionError::Internal(e.to_string()))?;
-                Ok((
-                    map,
-                    SetPlanRequest {
-                        task_key,
-                        task_count,
-                        plan: MaybeEncoded::Encoded(plan),
-                        work_unit_feed_declarations: Vec::new(),
-                        target_worker_url,
-                        query_start_time_ns,
-                    },
-                ))
-            })();
+            let request = wire::set_plan_request(
+                headers,
+                task_key,
+                task_count,
+                plan,
+                &target_worker_url,
+                query_start_time_ns,
+            );
             coordinator_channel(worker, socket, request, slot).await
         }
         Request::ExecuteTask {
@@ -403,15 +383,7 @@ async fn connection(
             head,
             window,
         } => {
-            let producer_head = match head {
-                Head::None => ProducerHead::None,
-                Head::Broadcast { output_partitions } => {
-                    ProducerHead::BroadcastExec { output_partitions }
-                }
-                Head::Repartition(bytes) => ProducerHead::RepartitionExec {
-                    partitioning: MaybeEncoded::Encoded(bytes),
-                },
-            };
+            let producer_head = head.into_producer_head();
             if failpoint == Some(Failpoint::PanicInExecuteTask) {
                 panic!("failpoint panic-in-execute-task");
             }
@@ -448,7 +420,7 @@ async fn coordinator_channel(
         }
         Err(error) => {
             // Drain the connection so the error is read before the socket closes.
-            tokio::spawn(async move {
+            crate::spawn_detached(async move {
                 let mut sink = [0u8; 64];
                 while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
             });

@@ -69,30 +69,23 @@ pub(crate) struct Entry {
     pub rows: usize,
 }
 
-/// A read-only private mapping of a whole file.
+/// A read-only mapping of a whole file (memmap2's raw mapping: it hands out the address, and
+/// the Arrow buffers made from it borrow the bytes).
 pub(crate) struct Mmap {
-    ptr: NonNull<u8>,
-    len: usize,
+    map: memmap2::MmapRaw,
 }
-
-// SAFETY: the mapping is read-only and never changes while mapped (entry files are only ever
-// unlinked, never written after their rename), so sharing or sending it across threads is as safe
-// as sharing `&[u8]`.
-unsafe impl Send for Mmap {}
-// SAFETY: see `Send`: the memory is immutable for the mapping's whole life.
-unsafe impl Sync for Mmap {}
-impl std::panic::RefUnwindSafe for Mmap {}
 
 impl std::fmt::Debug for Mmap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mmap").field("len", &self.len).finish()
+        f.debug_struct("Mmap")
+            .field("len", &self.map.len())
+            .finish()
     }
 }
 
 impl Mmap {
     /// Maps all of `file` read-only.
     pub(crate) fn map(file: &File) -> std::io::Result<Mmap> {
-        use std::os::fd::AsRawFd;
         let len = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
         if len == 0 {
             return Err(std::io::Error::new(
@@ -100,41 +93,20 @@ impl Mmap {
                 "empty file",
             ));
         }
-        // SAFETY: a fresh private read-only mapping of an open file descriptor; the kernel picks
-        // the address. The result is checked against MAP_FAILED before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| std::io::Error::other("mmap"))?;
-        Ok(Mmap { ptr, len })
+        let map = memmap2::MmapOptions::new()
+            .len(len)
+            .map_raw_read_only(file)?;
+        Ok(Mmap { map })
     }
 
     /// The mapping as an Arrow buffer that keeps the mapping alive (no copy).
     pub(crate) fn into_buffer(self: Arc<Self>) -> Buffer {
-        let (ptr, len) = (self.ptr, self.len);
+        let len = self.map.len();
+        let ptr = NonNull::new(self.map.as_mut_ptr()).expect("a mapping is never at address 0");
         // SAFETY: `ptr` is valid for `len` bytes while the owner (`self`, moved into the buffer's
-        // deallocation) lives, and the memory is never written.
+        // deallocation) lives, and the memory is never written: the mapping is read-only, and
+        // entry files are only ever unlinked, never written after their rename.
         unsafe { Buffer::from_custom_allocation(ptr, len, self) }
-    }
-}
-
-impl Drop for Mmap {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the region `map` created; nothing borrows it any more, since
-        // buffers hold an `Arc<Mmap>`.
-        unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), self.len);
-        }
     }
 }
 

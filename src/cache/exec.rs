@@ -405,9 +405,7 @@ fn describe(reuse: &Reuse) -> String {
 }
 
 fn io_error(error: std::io::Error) -> DataFusionError {
-    DataFusionError::External(
-        format!("result cache: {error}; check the cache folder or run with --no-cache").into(),
-    )
+    DataFusionError::External(format!("result cache: {error}; {}", super::TURN_OFF).into())
 }
 
 /// Is `plan` an exchange: where DataFusion and datafusion-distributed cut stages.
@@ -543,7 +541,8 @@ impl<'a> Cuts<'a> {
     /// partial aggregation from its final part.
     fn cut(&self, plan: Arc<dyn ExecutionPlan>, place: Place) -> Result<Arc<dyn ExecutionPlan>> {
         // Its children run on task subsets of their own: the stage's task count says nothing
-        // about how many parts a cut point inside would have.
+        // about how many parts a cut point inside would have. (datafusion-distributed 4.0 does
+        // not export the type, so it can only be known by its name.)
         if plan.name() == "ChildrenIsolatorUnionExec" {
             return Ok(plan);
         }

@@ -24,7 +24,6 @@ mod ops;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -337,8 +336,8 @@ fn sweep_dead(dir: &Path, suffix: &str) -> std::io::Result<()> {
         let pid = name
             .split('.')
             .nth(1)
-            .and_then(|pid| pid.parse::<i32>().ok());
-        if pid.is_none_or(|pid| !process_alive(pid)) {
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_none_or(|pid| !crate::shm::process_is_running(pid)) {
             remove_if_present(&item.path())?;
         }
     }
@@ -370,16 +369,10 @@ struct KeyLock {
 /// Takes the lock at `path` if no one holds it.
 fn try_lock(path: &Path) -> std::io::Result<Option<KeyLock>> {
     let file = open_private(path)?;
-    // SAFETY: flock on a descriptor this function owns; no memory is shared with the kernel.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(Some(KeyLock { _file: file }));
-    }
-    let error = std::io::Error::last_os_error();
-    if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(None)
-    } else {
-        Err(error)
+    match file.try_lock() {
+        Ok(()) => Ok(Some(KeyLock { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(error)) => Err(error),
     }
 }
 
@@ -399,11 +392,7 @@ async fn lock(path: &Path) -> std::io::Result<KeyLock> {
 /// Opens `path` for reading and writing and takes a blocking exclusive lock on it.
 fn lock_file(path: &Path) -> std::io::Result<File> {
     let file = open_private(path)?;
-    // SAFETY: flock on a descriptor this function owns.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    file.lock()?;
     Ok(file)
 }
 
@@ -448,11 +437,9 @@ fn touch(path: &Path) {
     }
 }
 
-fn process_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists; nothing is delivered.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
+/// How to turn the cache off, for errors that suggest it: the option's name on each surface.
+pub(crate) const TURN_OFF: &str = "turn the result cache off (`EngineBuilder::no_cache` in the \
+     library, `--no-cache` in the dfshm shell, no `dfshm.cache_dir` option for the ADBC driver)";
 
 #[cfg(test)]
 mod tests;

@@ -223,8 +223,9 @@ impl CachedScanExec {
         let entry = Arc::new(entry::open(path, &key).map_err(|error| {
             DataFusionError::External(
                 format!(
-                    "cannot read cache entry {}: {error}; run the query again, or with --no-cache",
-                    path.display()
+                    "cannot read cache entry {}: {error}; run the query again, or {}",
+                    path.display(),
+                    super::TURN_OFF
                 )
                 .into(),
             )

@@ -49,7 +49,11 @@ pub(crate) mod state {
 /// | 256 | producer-waiting flag | both |
 /// | 320 | state bits | both |
 /// | 384 | 32 control words, opaque to the ring | the layer above |
+///
+/// `Zeroable`: the zero pages of a fresh memfd are a valid header (one that fails `validate`),
+/// so a peer that maps a segment nobody laid out reads a value, not undefined behaviour.
 #[repr(C, align(64))]
+#[derive(bytemuck::Zeroable)]
 pub(crate) struct RingHeader {
     magic: u64,
     version: u32,
@@ -130,8 +134,12 @@ pub(crate) enum FrameKind {
 }
 
 /// The 64 bytes in front of every frame.
+///
+/// `Pod` (checked by its derive: no padding, every field plain): any 64 bytes a peer left in the
+/// ring are a valid `FrameHeader`, so reading one is sound whatever the peer wrote, and a corrupt
+/// one is caught by the checks on its fields.
 #[repr(C, align(64))]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct FrameHeader {
     payload_bytes: u64,
     tag: u64,
@@ -168,5 +176,29 @@ impl FrameHeader {
 
     pub(crate) fn payload_bytes(&self) -> u64 {
         self.payload_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeroed_memory_is_a_header_that_fails_validation_and_frames_round_trip_as_bytes() {
+        let zeroed: RingHeader = bytemuck::Zeroable::zeroed();
+        assert!(matches!(
+            zeroed.validate(),
+            Err(RingOpenError::NotARing("bad magic"))
+        ));
+        let frame = FrameHeader::new(FrameKind::Data, 7, 4096);
+        let bytes = bytemuck::bytes_of(&frame);
+        assert_eq!(bytes.len(), FRAME_HEADER_BYTES);
+        let back: FrameHeader = bytemuck::pod_read_unaligned(bytes);
+        assert_eq!(
+            (back.kind(), back.tag(), back.payload_bytes()),
+            (Some(FrameKind::Data), 7, 4096)
+        );
+        let garbage: FrameHeader = bytemuck::pod_read_unaligned(&[0xA5; FRAME_HEADER_BYTES]);
+        assert_eq!(garbage.kind(), None);
     }
 }

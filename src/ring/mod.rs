@@ -877,7 +877,8 @@ impl Consumer {
                 return Err(RingError::Corrupt("a frame header is cut short"));
             }
             // SAFETY: [consumed, write) was published by the producer (SeqCst load above) and is
-            // not rewritten until released; the header slot is 64 bytes within the data area.
+            // not rewritten until released; the header slot is 64 bytes within the data area,
+            // 64-aligned (checked above), and FrameHeader is Pod, so any bytes there are a value.
             let header = unsafe {
                 shared
                     .data

@@ -1,3 +1,7 @@
+//! Unit tests of the ring: a property test against a bounded FIFO model, frames across threads
+//! with backpressure, oversized frames, closes, cancels, deadlines, held frames, header
+//! validation and pooled reuse.
+
 use super::*;
 use proptest::prelude::*;
 use std::time::Duration;

@@ -1,10 +1,15 @@
-//! Wake-ups between processes: eventfds to signal a sleeping peer, pidfds to notice a dead one,
-//! and a wait that returns on whichever comes first, or a deadline, so no wait is unbounded.
+//! Wake-ups between processes: eventfds to signal a sleeping peer, and a wait that returns on
+//! the event, the exit of a watched peer process (`process::PeerProcess`) or a deadline,
+//! whichever comes first, so no wait is unbounded.
 //!
 //! Both kinds of fd can be waited on by a blocked thread (`poll`) or by async code
 //! (`tokio::io::unix::AsyncFd`), which is why eventfds are used rather than futexes.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use super::process::PeerProcess;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::eventfd::EfdFlags;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// A counter the kernel can wait on: `notify` makes it readable, `drain` resets it.
@@ -16,14 +21,11 @@ pub struct EventFd {
 impl EventFd {
     /// A new, unsignalled, non-blocking eventfd.
     pub fn new() -> std::io::Result<EventFd> {
-        // SAFETY: eventfd has no memory preconditions; it returns a new fd or -1.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a new fd owned by nothing else.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(EventFd { fd })
+        let flags = EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK;
+        let event = nix::sys::eventfd::EventFd::from_value_and_flags(0, flags)?;
+        Ok(EventFd {
+            fd: OwnedFd::from(event),
+        })
     }
 
     /// Wraps an eventfd received from another process.
@@ -33,18 +35,16 @@ impl EventFd {
 
     /// Makes the eventfd readable, waking whoever waits on it.
     pub fn notify(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to an fd we own. EAGAIN (the counter is at its
-        // maximum) means it is signalled already, so the result can be ignored.
-        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        // EAGAIN (the counter is at its maximum) means it is signalled already, so the result
+        // can be ignored.
+        let _ = nix::unistd::write(&self.fd, &1u64.to_ne_bytes());
     }
 
     /// Resets the eventfd; returns whether it had been signalled.
     pub fn drain(&self) -> bool {
-        let mut value: u64 = 0;
-        // SAFETY: reads 8 bytes into a live u64 from a non-blocking fd we own.
-        let read = unsafe { libc::read(self.fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
-        read == 8 && value > 0
+        let mut value = [0u8; 8];
+        let read = nix::unistd::read(&self.fd, &mut value);
+        read == Ok(8) && u64::from_ne_bytes(value) > 0
     }
 }
 
@@ -55,52 +55,6 @@ impl AsFd for EventFd {
 }
 
 impl AsRawFd for EventFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
-
-/// Another process, watched through a pidfd: readable once the process has exited.
-#[derive(Debug)]
-pub struct PeerProcess {
-    pid: u32,
-    fd: OwnedFd,
-}
-
-impl PeerProcess {
-    /// Starts watching process `pid`. Fails if it does not exist (any more).
-    pub fn watch(pid: u32) -> std::io::Result<PeerProcess> {
-        // SAFETY: pidfd_open takes two integers and returns a new fd or -1.
-        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a new fd owned by nothing else; it fits an i32 as every fd does.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
-        Ok(PeerProcess { pid, fd })
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// Whether the process is still running (not yet exited).
-    pub fn is_alive(&self) -> bool {
-        !matches!(
-            poll_fds(&[self.fd.as_raw_fd()], Some(Duration::ZERO)),
-            Ok(Some(_))
-        )
-    }
-}
-
-impl AsFd for PeerProcess {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl AsRawFd for PeerProcess {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
@@ -123,9 +77,9 @@ pub fn wait(
     peer: Option<&PeerProcess>,
     deadline: Option<Instant>,
 ) -> std::io::Result<Wakeup> {
-    let mut fds = vec![event.as_raw_fd()];
+    let mut fds = vec![event.as_fd()];
     if let Some(peer) = peer {
-        fds.push(peer.as_raw_fd());
+        fds.push(peer.as_fd());
     }
     loop {
         let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
@@ -143,32 +97,32 @@ pub fn wait(
 }
 
 /// Polls `fds` for readability; returns the index of the first readable one, or None on timeout.
-fn poll_fds(fds: &[RawFd], timeout: Option<Duration>) -> std::io::Result<Option<usize>> {
-    let mut polls: Vec<libc::pollfd> = fds
+pub(super) fn poll_fds(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+) -> std::io::Result<Option<usize>> {
+    let mut polls: Vec<PollFd> = fds
         .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
         .collect();
-    let timeout_ms = match timeout {
-        None => -1,
+    let timeout = match timeout {
+        None => PollTimeout::NONE,
         // Round up so that a short positive timeout does not become a busy loop.
-        Some(timeout) => timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+        Some(timeout) => {
+            let ms = timeout.as_nanos().div_ceil(1_000_000);
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+        }
     };
     loop {
-        // SAFETY: `polls` is a live array of `polls.len()` pollfd structs.
-        let ready = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as _, timeout_ms) };
-        if ready == 0 {
-            return Ok(None);
-        }
-        if ready > 0 {
-            return Ok(polls.iter().position(|poll| poll.revents != 0));
-        }
-        let error = std::io::Error::last_os_error();
-        if error.kind() != std::io::ErrorKind::Interrupted {
-            return Err(error);
+        match nix::poll::poll(&mut polls, timeout) {
+            Ok(0) => return Ok(None),
+            Ok(_) => {
+                return Ok(polls
+                    .iter()
+                    .position(|poll| poll.revents().is_some_and(|events| !events.is_empty())));
+            }
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
         }
     }
 }

@@ -1,21 +1,16 @@
-//! Passing file descriptors between processes over a Unix socket (SCM_RIGHTS).
+//! Passing file descriptors between processes over a Unix socket (SCM_RIGHTS, through nix).
 //!
 //! Both functions work on blocking and non-blocking sockets alike (a non-blocking one reports
 //! `WouldBlock`, so async callers can retry when the socket is ready). Received fds are marked
 //! close-on-exec so that a worker spawning a child never leaks them into it.
 
+use nix::errno::Errno;
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// The most fds one message may carry.
 pub const MAX_FDS_PER_MESSAGE: usize = 16;
-
-/// Bytes of control buffer for [`MAX_FDS_PER_MESSAGE`] fds, as a u64 array for alignment.
-const CONTROL_WORDS: usize = 64;
-const _: () = assert!(
-    CONTROL_WORDS * 8 >= 16 + MAX_FDS_PER_MESSAGE * std::mem::size_of::<RawFd>() + 8,
-    "the control buffer must hold a cmsghdr and MAX_FDS_PER_MESSAGE fds"
-);
 
 /// Sends `data` with `fds` attached; returns the bytes of `data` sent (the fds go with the first).
 pub fn send_with_fds(
@@ -36,39 +31,20 @@ pub fn send_with_fds(
         ));
     }
     let iov = [IoSlice::new(data)];
-    let mut control = [0u64; CONTROL_WORDS];
-    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
-    let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-    header.msg_iov = iov.as_ptr() as *mut libc::iovec;
-    header.msg_iovlen = 1;
-    if !fds.is_empty() {
-        let payload = std::mem::size_of_val(fds) as u32;
-        // SAFETY: CMSG_SPACE is a pure size computation.
-        let space = unsafe { libc::CMSG_SPACE(payload) } as usize;
-        header.msg_control = control.as_mut_ptr().cast();
-        header.msg_controllen = space as _;
-        // SAFETY: msg_control points at `space` zeroed, 8-aligned bytes (checked by the const
-        // assertion), so CMSG_FIRSTHDR returns a pointer to a cmsghdr inside them.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&header);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as _;
-            let target = libc::CMSG_DATA(cmsg).cast::<RawFd>();
-            for (index, fd) in fds.iter().enumerate() {
-                target.add(index).write_unaligned(fd.as_raw_fd());
-            }
-        }
-    }
+    let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    let rights = [ControlMessage::ScmRights(&raw)];
+    let control: &[ControlMessage] = if raw.is_empty() { &[] } else { &rights };
     loop {
-        // SAFETY: `header` points at live buffers (iov, control) for the duration of the call.
-        let sent = unsafe { libc::sendmsg(socket.as_raw_fd(), &header, libc::MSG_NOSIGNAL) };
-        if sent >= 0 {
-            return Ok(sent as usize);
-        }
-        let error = std::io::Error::last_os_error();
-        if error.kind() != std::io::ErrorKind::Interrupted {
-            return Err(error);
+        match sendmsg::<()>(
+            socket.as_raw_fd(),
+            &iov,
+            control,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Ok(sent) => return Ok(sent),
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
         }
     }
 }
@@ -79,43 +55,35 @@ pub fn recv_with_fds(
     buffer: &mut [u8],
 ) -> std::io::Result<(usize, Vec<OwnedFd>)> {
     let mut iov = [IoSliceMut::new(buffer)];
-    let mut control = [0u64; CONTROL_WORDS];
-    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
-    let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-    header.msg_iov = iov.as_mut_ptr().cast();
-    header.msg_iovlen = 1;
-    header.msg_control = control.as_mut_ptr().cast();
-    header.msg_controllen = std::mem::size_of_val(&control) as _;
-    let received = loop {
-        // SAFETY: `header` points at live, writable buffers for the duration of the call.
-        let received =
-            unsafe { libc::recvmsg(socket.as_raw_fd(), &mut header, libc::MSG_CMSG_CLOEXEC) };
-        if received >= 0 {
-            break received as usize;
-        }
-        let error = std::io::Error::last_os_error();
-        if error.kind() != std::io::ErrorKind::Interrupted {
-            return Err(error);
+    let mut control = nix::cmsg_space!([RawFd; MAX_FDS_PER_MESSAGE]);
+    let (received, raw, truncated) = loop {
+        match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(message) => {
+                let mut raw = Vec::new();
+                for cmsg in message.cmsgs()? {
+                    if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                        raw.extend(fds);
+                    }
+                }
+                let truncated = message.flags.contains(MsgFlags::MSG_CTRUNC);
+                break (message.bytes, raw, truncated);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
         }
     };
-    let mut fds = Vec::new();
-    // SAFETY: the kernel filled msg_control with msg_controllen bytes of well-formed cmsghdrs;
-    // the CMSG_* macros walk exactly those. Each SCM_RIGHTS fd is new to this process and owned
-    // by nothing else, so wrapping it in OwnedFd is sound.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&header);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
-                let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-                for index in 0..bytes / std::mem::size_of::<RawFd>() {
-                    fds.push(OwnedFd::from_raw_fd(data.add(index).read_unaligned()));
-                }
-            }
-            cmsg = libc::CMSG_NXTHDR(&header, cmsg);
-        }
-    }
-    if header.msg_flags & libc::MSG_CTRUNC != 0 {
+    let fds: Vec<OwnedFd> = raw
+        .into_iter()
+        // SAFETY: each SCM_RIGHTS fd was just installed in this process by the kernel and is
+        // owned by nothing else, so wrapping it in OwnedFd (which closes it once) is sound.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect();
+    if truncated {
         return Err(std::io::Error::other(
             "file descriptors were truncated in transit: the peer sent too many",
         ));

@@ -1,12 +1,16 @@
-//! Anonymous shared-memory segments: a memfd, sized, sealed against resizing, mapped shared and
-//! pre-faulted.
+//! Anonymous shared-memory segments: a memfd, sized, sealed against resizing and mapped shared,
+//! its pages pre-faulted or faulted in as first touched.
 //!
 //! A segment has no name anywhere in the file system: it lives as long as some process holds its
 //! fd or a mapping, so a killed process can never leak it. Another process gets access only by
-//! receiving the fd over a Unix socket (see `fd_passing`).
+//! receiving the fd over a Unix socket (see `fd_passing`). The calls are nix's; the mapping is
+//! memmap2's raw mapping, which hands out addresses and never references, since the memory is
+//! written by two processes at once.
 
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::stat::{SFlag, fstat};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// Why a segment could not be created.
@@ -52,20 +56,7 @@ pub enum SegmentOpenError {
 #[derive(Debug)]
 pub struct Segment {
     fd: OwnedFd,
-    base: NonNull<u8>,
-    len: usize,
-}
-
-// SAFETY: a Segment owns its fd and mapping; the raw pointer is only an address of shared memory
-// whose concurrent use is governed by the layers above (ring positions, atomics), never by
-// thread identity.
-unsafe impl Send for Segment {}
-// SAFETY: as for Send: &Segment only hands out the address; all access through it is via atomics
-// or by the single owner of a ring side.
-unsafe impl Sync for Segment {}
-
-fn last_os_error() -> std::io::Error {
-    std::io::Error::last_os_error()
+    map: memmap2::MmapRaw,
 }
 
 impl Segment {
@@ -87,84 +78,63 @@ impl Segment {
             return Err(SegmentCreateError::Empty);
         }
         let len = len.next_multiple_of(page_size());
-        let os = |step| SegmentCreateError::Os {
+        let os = |step, source: std::io::Error| SegmentCreateError::Os {
             bytes: len,
             step,
-            source: last_os_error(),
-        };
-        let label = CString::new(format!("dfshm-{name}").replace('\0', "?"))
-            .expect("NUL bytes were replaced");
-        // SAFETY: memfd_create reads a valid NUL-terminated string and returns a new fd or -1.
-        let raw = unsafe {
-            libc::memfd_create(label.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
-        };
-        if raw < 0 {
-            return Err(os("memfd_create"));
-        }
-        // SAFETY: `raw` is a freshly created fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let size = libc::off_t::try_from(len).map_err(|_| SegmentCreateError::Os {
-            bytes: len,
-            step: "size",
-            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-        })?;
-        // SAFETY: ftruncate on an fd we own.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), size) } != 0 {
-            return Err(os("ftruncate"));
-        }
-        // A peer that receives the fd must not be able to shrink it under our mapping (SIGBUS).
-        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        // SAFETY: fcntl(F_ADD_SEALS) on an fd we own, with a plain integer argument.
-        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
-            return Err(os("F_ADD_SEALS"));
-        }
-        let base = map_shared(&fd, len, populate).map_err(|source| SegmentCreateError::Os {
-            bytes: len,
-            step: "mmap",
             source,
-        })?;
-        Ok(Segment { fd, base, len })
+        };
+        let label = format!("dfshm-{name}").replace('\0', "?");
+        let fd = memfd_create(
+            label.as_str(),
+            MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+        )
+        .map_err(|errno| os("memfd_create", errno.into()))?;
+        let size =
+            i64::try_from(len).map_err(|_| os("size", std::io::ErrorKind::InvalidInput.into()))?;
+        nix::unistd::ftruncate(&fd, size).map_err(|errno| os("ftruncate", errno.into()))?;
+        // A peer that receives the fd must not be able to shrink it under our mapping (SIGBUS).
+        let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
+        fcntl(&fd, FcntlArg::F_ADD_SEALS(seals))
+            .map_err(|errno| os("F_ADD_SEALS", errno.into()))?;
+        let map = map_shared(&fd, len, populate).map_err(|source| os("mmap", source))?;
+        Ok(Segment { fd, map })
     }
 
     /// Maps a segment received from another process. Pages are mapped as they are touched (the
     /// creator decides whether they were allocated up front).
     pub fn open(fd: OwnedFd) -> Result<Segment, SegmentOpenError> {
-        // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat writes into the struct we own.
-        if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } != 0 {
-            return Err(SegmentOpenError::Os {
-                step: "fstat",
-                source: last_os_error(),
-            });
-        }
+        let stat = fstat(&fd).map_err(|errno| SegmentOpenError::Os {
+            step: "fstat",
+            source: errno.into(),
+        })?;
         let bytes = stat.st_size as u64;
-        let is_file = stat.st_mode & libc::S_IFMT == libc::S_IFREG;
+        let is_file = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
         let len = usize::try_from(bytes).unwrap_or(0);
         if !is_file || len == 0 {
             return Err(SegmentOpenError::NotASegment { bytes });
         }
         // Without the shrink seal the sender could truncate the file and fault us with SIGBUS.
-        // SAFETY: fcntl(F_GET_SEALS) on an fd we own.
-        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-        if seals < 0 || seals & libc::F_SEAL_SHRINK == 0 {
+        let sealed = fcntl(&fd, FcntlArg::F_GET_SEALS).is_ok_and(|seals| {
+            SealFlag::from_bits_truncate(seals).contains(SealFlag::F_SEAL_SHRINK)
+        });
+        if !sealed {
             return Err(SegmentOpenError::NotASegment { bytes });
         }
-        let base = map_shared(&fd, len, false).map_err(|source| SegmentOpenError::Os {
+        let map = map_shared(&fd, len, false).map_err(|source| SegmentOpenError::Os {
             step: "mmap",
             source,
         })?;
-        Ok(Segment { fd, base, len })
+        Ok(Segment { fd, map })
     }
 
     /// The first byte of the mapping; page aligned.
     pub fn base(&self) -> NonNull<u8> {
-        self.base
+        NonNull::new(self.map.as_mut_ptr()).expect("a mapping is never at address 0")
     }
 
     /// The mapped length in bytes (a whole number of pages).
     pub fn len(&self) -> usize {
-        self.len
+        self.map.len()
     }
 
     /// Always false: segments have at least one page.
@@ -178,42 +148,25 @@ impl Segment {
     }
 }
 
-impl Drop for Segment {
-    fn drop(&mut self) {
-        // SAFETY: `base`/`len` are exactly the mapping made in `map_shared`, unmapped only here.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+/// A shared read-write mapping of the first `len` bytes of `fd` (a file at least that long),
+/// pre-faulted with `MAP_POPULATE` when `populate`, so the first use costs nothing.
+fn map_shared(fd: &OwnedFd, len: usize, populate: bool) -> std::io::Result<memmap2::MmapRaw> {
+    let mut options = memmap2::MmapOptions::new();
+    options.len(len);
+    if populate {
+        options.populate();
     }
-}
-
-fn map_shared(fd: &OwnedFd, len: usize, populate: bool) -> std::io::Result<NonNull<u8>> {
-    let flags = if populate {
-        libc::MAP_SHARED | libc::MAP_POPULATE
-    } else {
-        libc::MAP_SHARED
-    };
-    // SAFETY: a fresh shared mapping of `len` bytes of a file at least that long; the kernel
-    // chooses the address. MAP_POPULATE pre-faults every page so the first use costs nothing.
-    let address = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            flags,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if address == libc::MAP_FAILED {
-        return Err(last_os_error());
-    }
-    NonNull::new(address.cast()).ok_or_else(|| std::io::Error::other("mmap returned null"))
+    options.map_raw(fd)
 }
 
 /// The system page size.
 pub fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).unwrap_or(4096).max(4096)
+    let size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE);
+    size.ok()
+        .flatten()
+        .and_then(|size| usize::try_from(size).ok())
+        .unwrap_or(4096)
+        .max(4096)
 }
 
 #[cfg(test)]
@@ -251,8 +204,6 @@ mod tests {
     #[test]
     fn a_sealed_segment_cannot_be_shrunk_by_a_peer() {
         let segment = Segment::create("sealed", 8192).unwrap();
-        // SAFETY: ftruncate on an fd we own; it must fail because of the seal.
-        let result = unsafe { libc::ftruncate(segment.fd().as_raw_fd(), 0) };
-        assert_eq!(result, -1);
+        assert!(nix::unistd::ftruncate(segment.fd(), 0).is_err());
     }
 }

@@ -1,3 +1,6 @@
+//! Unit tests of the control protocol: every message round-trips, malformed ones are refused
+//! with their kind kept, and garbage or flipped bytes never panic the decoder.
+
 use super::*;
 use datafusion_distributed::P50LatencyMetric;
 use proptest::prelude::*;

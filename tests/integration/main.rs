@@ -7,6 +7,9 @@
 //! [`common::run`] or [`common::run_alone`], which build the test's runtime only after the turn
 //! is taken (a runtime's own fds would otherwise change what an `alone` test counts).
 
+// Tests spawn tasks they await or drop as they like; `clippy.toml`'s rule is for the product.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 mod cli_contract;
@@ -15,6 +18,7 @@ mod faults;
 mod multi_process;
 mod result_cache;
 mod ring_across_processes;
+mod tidy;
 mod tpch_matches_datafusion;
 mod worker_processes;
 mod workers_give_datafusions_answers;

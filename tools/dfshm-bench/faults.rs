@@ -142,8 +142,8 @@ pub async fn run(args: FaultsArgs, data: &Path) -> Result<(), String> {
         let pids = workers.worker_pids();
         let victim = pids[round % pids.len()];
         let start = Instant::now();
-        // SAFETY: kill(2) on a worker process this engine started; no memory is involved.
-        unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+        dfshm::shm::kill(victim)
+            .map_err(|error| format!("cannot kill worker {victim}: {error}"))?;
         let error = loop {
             match stream.next().await {
                 Some(Ok(_)) => continue,

@@ -5,6 +5,7 @@
 //! sees the SIGINTs that arrive while a statement runs, or while piped input is read.
 
 use dfshm::CancelToken;
+use dfshm::datafusion::common::runtime::SpawnedTask;
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -12,17 +13,20 @@ use std::sync::Arc;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// The query Ctrl-C would cancel; cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Interrupt {
     running: Arc<Mutex<Option<CancelToken>>>,
+    /// The SIGINT listener, which stops when the last clone is dropped.
+    _listener: Arc<SpawnedTask<()>>,
 }
 
 impl Interrupt {
-    /// Takes over SIGINT for the life of the process.
+    /// Takes over SIGINT while the returned value (or a clone) lives.
     pub fn listen() -> Interrupt {
-        let interrupt = Interrupt::default();
-        let running = interrupt.running.clone();
-        tokio::spawn(async move {
+        let running: Arc<Mutex<Option<CancelToken>>> = Arc::default();
+        let listening = running.clone();
+        let listener = SpawnedTask::spawn(async move {
+            let running = listening;
             while tokio::signal::ctrl_c().await.is_ok() {
                 let query = running.lock().clone();
                 match query {
@@ -38,7 +42,10 @@ impl Interrupt {
                 }
             }
         });
-        interrupt
+        Interrupt {
+            running,
+            _listener: Arc::new(listener),
+        }
     }
 
     /// A statement starts: Ctrl-C now fires the returned token.

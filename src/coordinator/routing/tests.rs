@@ -1,3 +1,6 @@
+//! Unit tests of `route_partition`: shuffles and broadcasts route by division, coalesces route
+//! contiguous producer groups without collisions, and the routes observed on a real plan.
+
 use super::*;
 use crate::coordinator::observed_in_process_context;
 use crate::tpch;
