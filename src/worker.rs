@@ -486,7 +486,7 @@ async fn execute_task(
         pid: std::process::id(),
     };
     wire::write_message(&mut socket, &accepted.encode()).await?;
-    let writer = RingWriter::new(ring.producer(peer), None);
+    let writer = RingWriter::new(ring.producer(peer));
     drop(ring);
     serve_partitions(socket, writer, streams, window).await;
     Ok(())

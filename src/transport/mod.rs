@@ -158,12 +158,11 @@ fn schema_has_dictionary(schema: &SchemaRef) -> bool {
 }
 
 impl RingWriter {
-    /// A writer whose frames carry at most `max_frame_bytes` (default: a quarter of the ring, so
-    /// that the consumer can read one frame while the producer writes the next).
-    pub fn new(producer: Producer, max_frame_bytes: Option<usize>) -> RingWriter {
+    /// A writer whose frames carry at most a quarter of the ring, so that the consumer can read
+    /// one frame while the producer writes the next.
+    pub fn new(producer: Producer) -> RingWriter {
         let ring_max = producer.max_payload_bytes();
-        let default = (ring_max / 4).max(4096).min(ring_max);
-        let max_frame_bytes = max_frame_bytes.unwrap_or(default).clamp(64, ring_max);
+        let max_frame_bytes = (ring_max / 4).max(4096).min(ring_max);
         RingWriter {
             producer,
             max_frame_bytes,

@@ -46,7 +46,7 @@ async fn round_trip(
     mode: DecodeMode,
 ) -> Vec<RecordBatch> {
     let parts = ring(capacity);
-    let mut writer = RingWriter::new(parts.producer(None), None);
+    let mut writer = RingWriter::new(parts.producer(None));
     let mut reader = RingReader::new(parts.consumer(None), mode);
     let writing = tokio::spawn(async move {
         for batch in &batches {
@@ -129,7 +129,7 @@ async fn a_single_row_larger_than_a_frame_is_streamed_over_several() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_multiplex_and_end_or_fail_independently() {
     let parts = ring(256 * 1024);
-    let mut writer = RingWriter::new(parts.producer(None), None);
+    let mut writer = RingWriter::new(parts.producer(None));
     let mut reader = RingReader::new(parts.consumer(None), DecodeMode::CopyOut);
     let batch = every_type_batch(300);
     let expected = batch.clone();
@@ -162,7 +162,7 @@ async fn streams_multiplex_and_end_or_fail_independently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_stream_stops_its_producer_and_spares_its_siblings() {
     let parts = ring(64 * 1024);
-    let mut writer = RingWriter::new(parts.producer(None), None);
+    let mut writer = RingWriter::new(parts.producer(None));
     let mut reader = RingReader::new(parts.consumer(None), DecodeMode::ZeroCopy);
     reader.cancel_stream(1).unwrap();
     let batch = every_type_batch(100);
@@ -188,7 +188,7 @@ async fn a_cancelled_stream_stops_its_producer_and_spares_its_siblings() {
 async fn the_pieces_of_a_sliced_batch_are_flagged_until_the_last() {
     use datafusion::arrow::array::Int64Array;
     let parts = ring(64 * 1024);
-    let mut writer = RingWriter::new(parts.producer(None), None);
+    let mut writer = RingWriter::new(parts.producer(None));
     let mut reader = RingReader::new(parts.consumer(None), DecodeMode::CopyOut);
     let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
     let values = Int64Array::from_iter_values(0..20_000);
@@ -303,7 +303,7 @@ async fn a_slice_of_a_view_batch_sends_only_its_own_bytes() {
     let batch = RecordBatch::try_from_iter([("s", Arc::new(strings) as _)]).unwrap();
     let slice = batch.slice(500, 10);
     let parts = ring(1 << 20);
-    let mut writer = RingWriter::new(parts.producer(None), None);
+    let mut writer = RingWriter::new(parts.producer(None));
     let mut reader = RingReader::new(parts.consumer(None), DecodeMode::CopyOut);
     writer.write_batch(1, &slice).await.unwrap();
     writer.finish_stream(1).await.unwrap();

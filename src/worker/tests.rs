@@ -76,7 +76,7 @@ fn call_with_budget(
 ) {
     let ring = RingParts::create_owned("dfshm-test-ring", 64 << 10).unwrap();
     let (consumer_end, producer_end) = UnixStream::pair().unwrap();
-    let writer = RingWriter::new(ring.producer(None), None);
+    let writer = RingWriter::new(ring.producer(None));
     let budget = Arc::new(Budget::new(budget_bytes, pool));
     let (credits, window) = budget.open(streams.len());
     tokio::spawn(serve_partitions(producer_end, writer, streams, window));

@@ -171,7 +171,7 @@ fn peer_process_entry() {
                 .build()
                 .unwrap();
             runtime.block_on(async {
-                let mut writer = RingWriter::new(parts.producer(parent), None);
+                let mut writer = RingWriter::new(parts.producer(parent));
                 let batch = every_type_batch(2000);
                 for round in 0..batches {
                     let piece = batch.slice((round as usize * 97) % 1000, 1000);
