@@ -4,7 +4,7 @@
 //! Tearing down is dropping: the wrapped stream owns the query's whole operator tree, and with
 //! worker processes that tree owns the coordinator's end of every ring and connection. Dropping it
 //! drops every partition stream, each of which cancels its partition at the producer (see
-//! `channel`); the workers' streams drop in turn, cancelling their inputs, so the whole query
+//! `exchange::calling`); the workers' streams drop in turn, cancelling their inputs, so the whole query
 //! stops within one wake-up per stage. The same happens without a token when the consumer drops
 //! the stream (a satisfied LIMIT, a client that went away).
 //!

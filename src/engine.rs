@@ -237,13 +237,13 @@ impl EngineBuilder {
     pub fn build(self) -> std::result::Result<Engine, EngineBuildError> {
         let ring_bytes = self
             .ring_bytes
-            .unwrap_or(crate::channel::DEFAULT_RING_BYTES);
+            .unwrap_or(crate::exchange::DEFAULT_RING_BYTES);
         if !ring_bytes.is_power_of_two() || ring_bytes < 64 << 10 {
             return Err(EngineBuildError::BadRingBytes(ring_bytes));
         }
         let exchange_budget = self
             .exchange_budget
-            .unwrap_or(crate::credit::DEFAULT_EXCHANGE_BUDGET);
+            .unwrap_or(crate::exchange::DEFAULT_EXCHANGE_BUDGET);
         if exchange_budget == 0 {
             return Err(EngineBuildError::ZeroExchangeBudget);
         }

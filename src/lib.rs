@@ -4,7 +4,7 @@
 //! The crate re-exports a chosen surface: [`Engine`] and its builder, SQL script splitting, and
 //! the TPC-H helpers the benchmarks and tests share. The modules a tool, a benchmark or the ADBC
 //! driver reaches into are public too: the low layers `shm` (segments, fd passing, wake-ups,
-//! processes) and `ring` (the byte ring), `transport`, `cache`, `worker`, `tpch`. Modules are
+//! processes) and `ring` (the byte ring), `exchange` (its `framing`), `cache`, `worker`, `tpch`. Modules are
 //! layered lowest first; a module only uses modules below it (see ARCHITECTURE.md's code map,
 //! which the tidy test checks).
 
@@ -14,29 +14,24 @@
 mod byte_size;
 pub mod cache;
 mod cancel;
-mod channel;
 mod coordinator;
-mod credit;
 mod engine;
+pub mod exchange;
 pub mod ring;
 mod script;
 pub mod shm;
 #[doc(hidden)]
 pub mod testing;
 pub mod tpch;
-pub mod transport;
-mod wire;
 pub mod worker;
 
 pub use byte_size::{ByteSizeError, parse_byte_size};
 pub use cancel::{CancelToken, Cancelled, cancellable, is_cancelled};
-pub use coordinator::{
-    Boundary, DEFAULT_SCAN_BYTES_PER_TASK, find_worker_program, route_partition, stages_on_workers,
-};
-pub use credit::DEFAULT_EXCHANGE_BUDGET;
+pub use coordinator::{DEFAULT_SCAN_BYTES_PER_TASK, find_worker_program, stages_on_workers};
 pub use engine::{
     DEFAULT_WORKER_TIMEOUT, Engine, EngineBuildError, EngineBuilder, StatementOutcome, Transport,
 };
+pub use exchange::{Boundary, DEFAULT_EXCHANGE_BUDGET, route_partition};
 pub use script::SqlStatement;
 
 /// DataFusion, re-exported so that users get exactly the version (and arrow major) dfshm uses.
@@ -45,13 +40,13 @@ pub use datafusion;
 /// The rings this process keeps for its next calls to workers, and those it has lent: every
 /// engine in a process shares one pool, whose idle rings are unmapped after a few idle seconds.
 pub fn ring_pool_stats() -> shm::PoolStats {
-    channel::ring_pool().stats()
+    exchange::ring_pool().stats()
 }
 
 /// Unmaps the rings this process keeps for reuse now, instead of after their idle time (a host
 /// that wants the memory back at once; rings in use are not touched).
 pub fn clear_ring_pool() {
-    channel::ring_pool().clear()
+    exchange::ring_pool().clear()
 }
 
 /// Runs `future` on the current tokio runtime with no handle to it: for a task that ends by itself

@@ -1,44 +1,24 @@
-//! The worker process: a datafusion-distributed [`Worker`] served on a Unix socket the
-//! coordinator created and handed over as the process's standard input.
-//!
-//! Each connection carries one call (`wire` has the messages):
-//! - a coordinator channel: the task's plan goes to `Worker::coordinator_channel`; the
-//!   connection's end is the end of the coordinator-to-worker stream, after which the worker's
-//!   load info and metrics are sent back, then `End`;
-//! - an execute-task call with a ring: `Worker::execute_task`, then one pump per partition writes
-//!   its batches into the ring, each piece within the partition's credit (the request's first
-//!   window, then the grants the consumer sends on the connection); a partition the consumer
-//!   cancels stops alone, a closed connection or a cancelled ring stops them all;
-//! - an info request.
+//! A worker process: the datafusion-distributed [`Worker`] dfshm runs, served on a Unix socket
+//! the coordinator created and handed over as the process's standard input. Each connection's
+//! call is served by `exchange::serving`; this module is the process around it: its command
+//! line, its sessions ([`WorkerSessions`], also used by in-process and gRPC workers), its accept
+//! loop and its lifeline.
 //!
 //! The worker exits when its coordinator process does (it watches it through a pidfd), so a
 //! coordinator killed with SIGKILL leaves no worker behind.
 
-use crate::channel::ShmChannelResolver;
-use crate::credit::ProducerCredit;
-use crate::ring::RingParts;
-use crate::shm::{PeerProcess, Segment};
-use crate::transport::{RingWriter, WriteOutcome};
-use crate::wire::{self, ConsumerMessage, Reply, Request};
-use datafusion::common::{DataFusionError, Result};
-use datafusion::execution::SendableRecordBatchStream;
+use crate::exchange::{self, ShmChannelResolver};
+use crate::shm::PeerProcess;
+use datafusion::common::Result;
 use datafusion::execution::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_plan::metrics::{Gauge, Metric, MetricValue};
 use datafusion::prelude::SessionConfig;
-use datafusion_distributed::{
-    CoordinatorToWorkerMsg, DistributedExt, ExecuteTaskRequest, SetPlanRequest, Worker,
-    WorkerQueryContext, WorkerSessionBuilder, WorkerToCoordinatorMsg,
-};
-use futures::StreamExt;
-use http::HeaderMap;
-use std::os::fd::{AsFd, OwnedFd};
+use datafusion_distributed::{DistributedExt, Worker, WorkerQueryContext, WorkerSessionBuilder};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener as StdUnixListener;
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
-use tokio::net::UnixStream;
-use tokio::sync::Mutex;
-use tokio::task::JoinSet;
+
+pub use crate::exchange::Failpoint;
 
 /// The environment variable that turns an executable calling [`serve_if_requested`] into a
 /// worker process (set by the coordinator when it starts its own executable as a worker).
@@ -72,13 +52,6 @@ struct WorkerArgs {
     /// A fault to inject, for tests (see `Failpoint`).
     #[arg(long, hide = true)]
     failpoint: Option<Failpoint>,
-}
-
-/// Faults a worker can be told to inject, so that tests can reach the paths real faults take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Failpoint {
-    /// Panic while starting to execute a task (as a bug in an operator would).
-    PanicInExecuteTask,
 }
 
 /// The `main` of a worker process: parses the command line the coordinator gave, takes the
@@ -278,15 +251,13 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
         .build_arc()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let resolver = ShmChannelResolver::new(
-        options
-            .ring_bytes
-            .unwrap_or(crate::channel::DEFAULT_RING_BYTES),
+        options.ring_bytes.unwrap_or(exchange::DEFAULT_RING_BYTES),
         options.stall_timeout,
     )
     .with_exchange_budget(
         options
             .exchange_budget
-            .unwrap_or(crate::credit::DEFAULT_EXCHANGE_BUDGET),
+            .unwrap_or(exchange::DEFAULT_EXCHANGE_BUDGET),
     );
     let worker = Worker::from_session_builder(WorkerSessions::new(move |config| {
         config.with_distributed_channel_resolver(resolver.clone())
@@ -306,321 +277,9 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
         let failpoint = options.failpoint;
         // A connection's task ends with its connection (the peer closing it ends every call).
         crate::spawn_detached(async move {
-            if let Err(error) = connection(worker, socket, slot, failpoint).await {
+            if let Err(error) = exchange::serve_connection(worker, socket, slot, failpoint).await {
                 log::debug!("worker {slot}: a connection ended with: {error}");
             }
         });
     }
 }
-
-/// Reads the first message of a connection and any fds that came with it.
-async fn first_message(socket: &mut UnixStream) -> std::io::Result<(Vec<u8>, Vec<OwnedFd>)> {
-    let shared = &*socket;
-    let mut length = [0u8; 4];
-    let mut filled = 0;
-    let mut fds = Vec::new();
-    while filled < length.len() {
-        shared.readable().await?;
-        let received = shared.try_io(tokio::io::Interest::READABLE, || {
-            crate::shm::recv_with_fds(shared.as_fd(), &mut length[filled..])
-        });
-        match received {
-            Ok((0, _)) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "closed before its request",
-                ));
-            }
-            Ok((read, more)) => {
-                filled += read;
-                fds.extend(more);
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(error) => return Err(error),
-        }
-    }
-    let body = wire::read_body(socket, u32::from_le_bytes(length) as usize).await?;
-    Ok((body, fds))
-}
-
-async fn connection(
-    worker: Worker,
-    mut socket: UnixStream,
-    slot: usize,
-    failpoint: Option<Failpoint>,
-) -> std::io::Result<()> {
-    let (message, fds) = first_message(&mut socket).await?;
-    let request = Request::decode(&message).map_err(std::io::Error::other)?;
-    match request {
-        Request::Info => {
-            let reply = Reply::Info {
-                version: worker.version().to_string(),
-            };
-            wire::write_message(&mut socket, &reply.encode()).await
-        }
-        Request::CoordinatorChannel {
-            headers,
-            task_key,
-            task_count,
-            plan,
-            target_worker_url,
-            query_start_time_ns,
-        } => {
-            let request = wire::set_plan_request(
-                headers,
-                task_key,
-                task_count,
-                plan,
-                &target_worker_url,
-                query_start_time_ns,
-            );
-            coordinator_channel(worker, socket, request, slot).await
-        }
-        Request::ExecuteTask {
-            task_key,
-            start,
-            end,
-            head,
-            window,
-        } => {
-            let producer_head = head.into_producer_head();
-            if failpoint == Some(Failpoint::PanicInExecuteTask) {
-                panic!("failpoint panic-in-execute-task");
-            }
-            let request = ExecuteTaskRequest {
-                task_key,
-                target_partition_start: start,
-                target_partition_end: end,
-                producer_head,
-            };
-            execute_task(worker, socket, request, window, fds).await
-        }
-    }
-}
-
-async fn coordinator_channel(
-    worker: Worker,
-    socket: UnixStream,
-    request: Result<(HeaderMap, SetPlanRequest)>,
-    slot: usize,
-) -> std::io::Result<()> {
-    let (mut reader, mut writer) = socket.into_split();
-    let replies = match request {
-        Ok((headers, request)) => {
-            // The coordinator-to-worker stream: work-unit EOS messages until the connection's
-            // read side ends (the coordinator finished or dropped the task).
-            let c2w = futures::stream::unfold(reader, |mut reader| async move {
-                let message = wire::read_message(&mut reader).await.ok()??;
-                (message == [wire::C2W_WORK_UNIT_EOS])
-                    .then_some((Ok(CoordinatorToWorkerMsg::WorkUnitEos), reader))
-            });
-            worker
-                .coordinator_channel(headers, request, c2w.boxed())
-                .await
-        }
-        Err(error) => {
-            // Drain the connection so the error is read before the socket closes.
-            crate::spawn_detached(async move {
-                let mut sink = [0u8; 64];
-                while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
-            });
-            Err(error)
-        }
-    };
-    let mut replies = match replies {
-        Ok(replies) => replies,
-        Err(error) => {
-            return wire::write_message(&mut writer, &Reply::Failed(error).encode()).await;
-        }
-    };
-    while let Some(message) = replies.next().await {
-        let reply = match message {
-            Ok(WorkerToCoordinatorMsg::LoadInfo(info)) => Reply::LoadInfo(info),
-            Ok(WorkerToCoordinatorMsg::LoadInfoEos) => Reply::LoadInfoEos,
-            Ok(WorkerToCoordinatorMsg::TaskMetrics(mut metrics)) => {
-                // Which worker ran the task: EXPLAIN ANALYZE shows it per task in the stage
-                // header (`worker={0:1, 1:0}`).
-                let gauge = Gauge::new();
-                gauge.set(slot);
-                metrics.task_metrics.push(Arc::new(Metric::new(
-                    MetricValue::Gauge {
-                        name: "worker".into(),
-                        gauge,
-                    },
-                    None,
-                )));
-                Reply::TaskMetrics(metrics)
-            }
-            Err(error) => Reply::Failed(error),
-        };
-        let failed = matches!(reply, Reply::Failed(_));
-        wire::write_message(&mut writer, &reply.encode()).await?;
-        if failed {
-            return Ok(());
-        }
-    }
-    wire::write_message(&mut writer, &Reply::End.encode()).await
-}
-
-async fn execute_task(
-    worker: Worker,
-    mut socket: UnixStream,
-    request: ExecuteTaskRequest,
-    window: u64,
-    fds: Vec<OwnedFd>,
-) -> std::io::Result<()> {
-    let ring = open_ring(fds)?;
-    let peer = socket
-        .peer_cred()
-        .ok()
-        .and_then(|cred| cred.pid())
-        .and_then(|pid| PeerProcess::watch(pid as u32).ok())
-        .map(Arc::new);
-    let streams = match worker.execute_task(request).await {
-        Ok((streams, _)) => streams,
-        Err(error) => {
-            return wire::write_message(&mut socket, &Reply::Failed(error).encode()).await;
-        }
-    };
-    let accepted = Reply::Accepted {
-        pid: std::process::id(),
-    };
-    wire::write_message(&mut socket, &accepted.encode()).await?;
-    let writer = RingWriter::new(ring.producer(peer));
-    drop(ring);
-    serve_partitions(socket, writer, streams, window).await;
-    Ok(())
-}
-
-/// Writes each partition of an execute-task call into the ring until every partition ended,
-/// each within its credit: `window` bytes, then what the consumer grants on `socket`. A cancel
-/// message for one partition stops that partition's pump at once (its stream is dropped, which
-/// stops its inputs); the consumer closing `socket` stops them all.
-pub(crate) async fn serve_partitions(
-    socket: UnixStream,
-    writer: RingWriter,
-    streams: Vec<SendableRecordBatchStream>,
-    window: u64,
-) {
-    let writer = Arc::new(Mutex::new(writer));
-    let credit = Arc::new(ProducerCredit::new(streams.len(), window));
-    let mut pumps = JoinSet::new();
-    let handles: Vec<_> = streams
-        .into_iter()
-        .enumerate()
-        .map(|(slot, stream)| pumps.spawn(pump(writer.clone(), credit.clone(), slot, stream)))
-        .collect();
-    // The consumer writes only cancel and grant messages after its request; reading them
-    // through a stream keeps a half-read message safe across `select!` iterations.
-    let messages = futures::stream::unfold(socket, |mut socket| async move {
-        let message = wire::read_message(&mut socket).await.ok()??;
-        Some((message, socket))
-    });
-    tokio::pin!(messages);
-    loop {
-        tokio::select! {
-            joined = pumps.join_next() => {
-                if joined.is_none() {
-                    break;
-                }
-            }
-            message = messages.next() => {
-                match message.map(|m| ConsumerMessage::decode(&m)) {
-                    Some(Ok(ConsumerMessage::Grant { slot, total })) => {
-                        credit.grant(slot as usize, total);
-                    }
-                    Some(Ok(ConsumerMessage::Cancel(slot))) => {
-                        if let Some(pump) = handles.get(slot as usize) {
-                            pump.abort();
-                        }
-                    }
-                    // The consumer closed the connection (its process exited or it dropped
-                    // every partition), or sent garbage: stop everything.
-                    None | Some(Err(_)) => {
-                        pumps.abort_all();
-                        writer.lock().await.cancel();
-                        return;
-                    }
-                }
-            }
-        }
-    }
-    if let Ok(writer) = Arc::try_unwrap(writer) {
-        writer.into_inner().close();
-    }
-}
-
-fn open_ring(fds: Vec<OwnedFd>) -> std::io::Result<RingParts> {
-    let Ok::<[OwnedFd; 3], _>([segment, data_ready, space_ready]) = fds.try_into() else {
-        return Err(std::io::Error::other(
-            "an execute-task request came without its ring",
-        ));
-    };
-    let segment = Segment::open(segment).map_err(std::io::Error::other)?;
-    RingParts::open(segment, data_ready, space_ready).map_err(std::io::Error::other)
-}
-
-/// Moves one partition's batches into the ring until it ends, fails or is cancelled, asking
-/// credit for every piece (never while holding the ring, so that a partition out of credit
-/// never stops its siblings).
-async fn pump(
-    writer: Arc<Mutex<RingWriter>>,
-    credit: Arc<ProducerCredit>,
-    slot: usize,
-    mut stream: SendableRecordBatchStream,
-) {
-    let stream_id = slot as u32;
-    let mut waited = std::time::Duration::ZERO;
-    loop {
-        if writer.lock().await.is_cancelled(stream_id) {
-            return;
-        }
-        match stream.next().await {
-            Some(Ok(batch)) => {
-                if batch.num_rows() == 0 {
-                    continue;
-                }
-                let pieces = match writer.lock().await.pieces(&batch) {
-                    Ok(pieces) => pieces,
-                    Err(error) => {
-                        let text = wire::error_text(&DataFusionError::from(error));
-                        let _ = writer.lock().await.fail_stream(stream_id, &text).await;
-                        return;
-                    }
-                };
-                let last = pieces.len().saturating_sub(1);
-                for (index, piece) in pieces.iter().enumerate() {
-                    let written = writer.lock().await.stream_bytes(stream_id);
-                    waited += credit.wait(slot, written).await;
-                    let continues = index < last;
-                    match writer
-                        .lock()
-                        .await
-                        .write_piece(stream_id, piece, continues)
-                        .await
-                    {
-                        Ok(WriteOutcome::Written) => {}
-                        // Cancelled by the consumer, or the ring broke (the consumer is gone).
-                        Ok(WriteOutcome::Cancelled) | Err(_) => return,
-                    }
-                }
-            }
-            Some(Err(error)) => {
-                let text = wire::error_text(&error);
-                let _ = writer.lock().await.fail_stream(stream_id, &text).await;
-                return;
-            }
-            None => {
-                let _ = writer
-                    .lock()
-                    .await
-                    .finish_stream_after(stream_id, waited)
-                    .await;
-                return;
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests;

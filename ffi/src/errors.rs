@@ -45,7 +45,6 @@ pub(crate) fn from_datafusion(error_value: DataFusionError) -> Error {
     }
     let (status, state) = match error_value.find_root() {
         DataFusionError::SQL(..) => (Status::InvalidArguments, "42601"),
-        DataFusionError::Plan(text) if text.contains("not found") => (Status::NotFound, "42P01"),
         DataFusionError::Plan(_) => (Status::InvalidArguments, "42000"),
         DataFusionError::SchemaError(..) => (Status::InvalidArguments, "42703"),
         DataFusionError::Configuration(_) => (Status::InvalidArguments, "22023"),
@@ -62,6 +61,16 @@ pub(crate) fn from_datafusion(error_value: DataFusionError) -> Error {
         _ => (Status::Internal, "XX000"),
     };
     error(status, message, Some(state))
+}
+
+/// `NOT_FOUND` for a statement that names tables the catalog does not have (`missing`): DataFusion
+/// reports them as a plan error like any other, so the caller looks the names up.
+pub(crate) fn tables_not_found(error_value: DataFusionError, missing: &[String]) -> Error {
+    let message = format!(
+        "{error_value} (no such table: {}; list tables with AdbcConnectionGetObjects)",
+        missing.join(", ")
+    );
+    error(Status::NotFound, message, Some("42P01"))
 }
 
 /// An error for the ArrowArrayStream interface, which carries only a message (it becomes an
@@ -98,9 +107,20 @@ mod tests {
         assert_eq!(state(&parse), "42601");
         assert!(parse.message.contains("SELEC"), "{}", parse.message);
 
-        let missing = from_datafusion(DataFusionError::Plan("table 'x' not found".into()));
+        // A plan error is not a missing table by its words: only a lookup says so.
+        let plan = from_datafusion(DataFusionError::Plan("table 'x' not found".into()));
+        assert_eq!(plan.status, Status::InvalidArguments);
+        let missing = tables_not_found(
+            DataFusionError::Plan("table 'x' not found".into()),
+            &["x".into()],
+        );
         assert_eq!(missing.status, Status::NotFound);
         assert_eq!(state(&missing), "42P01");
+        assert!(
+            missing.message.contains("no such table: x"),
+            "{}",
+            missing.message
+        );
 
         let context = DataFusionError::Context(
             "while running".into(),

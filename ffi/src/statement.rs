@@ -155,8 +155,9 @@ impl DfshmStatement {
         let sql = self.sql()?.to_string();
         let engine = self.engine.get()?;
         let running = self.cancel.start();
+        let (run_engine, run_sql) = (engine.clone(), sql.clone());
         runtime::block_on(async move {
-            let run = run_script(&engine, &sql, parameters, &running);
+            let run = run_script(&run_engine, &run_sql, parameters, &running);
             tokio::select! {
                 biased;
                 () = running.cancelled() => Err(dfshm::Cancelled.into()),
@@ -164,7 +165,7 @@ impl DfshmStatement {
             }
         })
         .and_then(|result| result)
-        .map_err(from_datafusion)
+        .map_err(|error| query_error(&engine, &sql, error))
     }
 
     fn execute_ingest(&mut self) -> Result<i64> {
@@ -191,6 +192,43 @@ impl DfshmStatement {
             .map_err(from_datafusion)??;
         Ok(i64::try_from(rows).unwrap_or(i64::MAX))
     }
+}
+
+/// `error`, which running or planning `sql` gave, as an ADBC error: `NOT_FOUND` when `sql` names
+/// a table the catalog does not have (looked up, not read from the message), else by its cause.
+fn query_error(engine: &Engine, sql: &str, error: DataFusionError) -> adbc_core::error::Error {
+    if !matches!(error.find_root(), DataFusionError::Plan(_)) {
+        return from_datafusion(error);
+    }
+    let missing = missing_tables(engine, sql);
+    match missing.is_empty() {
+        true => from_datafusion(error),
+        false => errors::tables_not_found(error, &missing),
+    }
+}
+
+/// The tables the statements of `sql` read or write that the session's catalog does not have
+/// (common table expressions aside); empty if `sql` does not parse.
+fn missing_tables(engine: &Engine, sql: &str) -> Vec<String> {
+    let context = engine.session_context();
+    let state = context.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let Ok(statements) = engine.statements(sql) else {
+        return Vec::new();
+    };
+    let mut missing = Vec::new();
+    for statement in statements {
+        let Ok(parsed) = state.sql_to_statement(statement.text(), &dialect) else {
+            continue;
+        };
+        for reference in state.resolve_table_references(&parsed).unwrap_or_default() {
+            if !matches!(context.table_exist(reference.clone()), Ok(true)) {
+                missing.push(reference.to_string());
+            }
+        }
+    }
+    missing.dedup();
+    missing
 }
 
 /// The table `table` of `db_schema` in `catalog`, either of which may be left out (the
@@ -487,7 +525,9 @@ impl adbc_core::Statement for DfshmStatement {
     fn execute_schema(&mut self) -> Result<Schema> {
         let sql = self.sql()?.to_string();
         let engine = self.engine.get()?;
+        let (run_engine, run_sql) = (engine.clone(), sql.clone());
         runtime::block_on(async move {
+            let (engine, sql) = (run_engine, run_sql);
             let statements = engine.statements(&sql)?;
             let last = statements
                 .last()
@@ -497,7 +537,7 @@ impl adbc_core::Statement for DfshmStatement {
             Ok(plan.schema().as_arrow().clone())
         })
         .and_then(|result| result)
-        .map_err(from_datafusion)
+        .map_err(|error| query_error(&engine, &sql, error))
     }
 
     fn execute_partitions(&mut self) -> Result<PartitionedResult> {
@@ -510,7 +550,9 @@ impl adbc_core::Statement for DfshmStatement {
     fn get_parameter_schema(&self) -> Result<Schema> {
         let sql = self.sql()?.to_string();
         let engine = self.engine.get()?;
+        let (run_engine, run_sql) = (engine.clone(), sql.clone());
         runtime::block_on(async move {
+            let (engine, sql) = (run_engine, run_sql);
             let plan = engine
                 .session_context()
                 .state()
@@ -535,7 +577,7 @@ impl adbc_core::Statement for DfshmStatement {
             ))
         })
         .and_then(|result| result)
-        .map_err(from_datafusion)
+        .map_err(|error| query_error(&engine, &sql, error))
     }
 
     fn prepare(&mut self) -> Result<()> {

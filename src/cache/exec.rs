@@ -21,8 +21,16 @@ use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::joins::{
+    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PiecewiseMergeJoinExec, SortMergeJoinExec,
+    SymmetricHashJoinExec,
+};
 use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::partial_sort::PartialSortExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::union::{InterleaveExec, UnionExec};
+use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
 use datafusion::physical_plan::{ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion_distributed::{DistributedExec, NetworkBoundaryExt};
@@ -361,7 +369,7 @@ async fn without_dynamic_filters(
     logical: &LogicalPlan,
     session: &dyn Session,
 ) -> Arc<dyn ExecutionPlan> {
-    if !has_dynamic_filter(&plan) {
+    if !key::reads_dynamic_filter(plan.as_ref()) {
         return plan;
     }
     let Some(state) = session
@@ -386,14 +394,6 @@ async fn without_dynamic_filters(
         .create_physical_plan(logical, &state)
         .await
         .unwrap_or(plan)
-}
-
-/// Whether any operator of `plan` shows a dynamic filter.
-fn has_dynamic_filter(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    key::Verbose(plan.as_ref())
-        .to_string()
-        .contains(key::DYNAMIC_FILTER)
-        || plan.children().into_iter().any(has_dynamic_filter)
 }
 
 fn describe(reuse: &Reuse) -> String {
@@ -540,10 +540,7 @@ impl<'a> Cuts<'a> {
     /// aggregation still finds it), and so is the first exchange met, unless it only splits a
     /// partial aggregation from its final part.
     fn cut(&self, plan: Arc<dyn ExecutionPlan>, place: Place) -> Result<Arc<dyn ExecutionPlan>> {
-        // Its children run on task subsets of their own: the stage's task count says nothing
-        // about how many parts a cut point inside would have. (datafusion-distributed 4.0 does
-        // not export the type, so it can only be known by its name.)
-        if plan.name() == "ChildrenIsolatorUnionExec" {
+        if may_split_tasks(plan.as_ref()) {
             return Ok(plan);
         }
         if let Some(aggregate) = plan.downcast_ref::<AggregateExec>()
@@ -668,12 +665,37 @@ fn has_shape(entry: &Entry, plan: &Arc<dyn ExecutionPlan>) -> bool {
 /// Whether a sub-plan does enough work to be worth storing: a join, an aggregation, a sort or a
 /// window. A scan with filters and projections is read as fast from its own files.
 fn worth_keeping(plan: &dyn ExecutionPlan) -> bool {
-    let name = plan.name();
-    ["Join", "Aggregate", "Sort", "Window"]
-        .iter()
-        .any(|kind| name.contains(kind))
+    let works = plan.is::<HashJoinExec>()
+        || plan.is::<SortMergeJoinExec>()
+        || plan.is::<NestedLoopJoinExec>()
+        || plan.is::<CrossJoinExec>()
+        || plan.is::<SymmetricHashJoinExec>()
+        || plan.is::<PiecewiseMergeJoinExec>()
+        || plan.is::<AggregateExec>()
+        || plan.is::<SortExec>()
+        || plan.is::<PartialSortExec>()
+        || plan.is::<SortPreservingMergeExec>()
+        || plan.is::<WindowAggExec>()
+        || plan.is::<BoundedWindowAggExec>();
+    works
         || plan
             .children()
             .into_iter()
             .any(|child| worth_keeping(child.as_ref()))
+}
+
+/// Whether the children of `plan` may run on task subsets of their own, so that its stage's
+/// task count says nothing about how many parts a cut point inside would have: any operator
+/// with several inputs but DataFusion's joins and unions, whose every input runs in every task.
+/// (datafusion-distributed's `ChildrenIsolatorUnionExec` is one; version 4 does not export it.)
+fn may_split_tasks(plan: &dyn ExecutionPlan) -> bool {
+    let every_input_in_every_task = plan.is::<HashJoinExec>()
+        || plan.is::<SortMergeJoinExec>()
+        || plan.is::<NestedLoopJoinExec>()
+        || plan.is::<CrossJoinExec>()
+        || plan.is::<SymmetricHashJoinExec>()
+        || plan.is::<PiecewiseMergeJoinExec>()
+        || plan.is::<UnionExec>()
+        || plan.is::<InterleaveExec>();
+    plan.children().len() > 1 && !every_input_in_every_task
 }

@@ -20,6 +20,8 @@ use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::memory::LazyMemoryExec;
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
@@ -231,8 +233,43 @@ fn file_version(path: &Path) -> Result<String, String> {
     ))
 }
 
-/// How DataFusion displays a dynamic filter (filled at run time by another operator).
-pub(crate) const DYNAMIC_FILTER: &str = "DynamicFilter";
+/// Whether an operator of `plan` (or a task's copy of a distributed leaf) reads a dynamic filter:
+/// a [`DynamicFilterPhysicalExpr`] among its expressions that it does not fill itself (a join or
+/// a TopK holds the filter it fills; the operators it was pushed into read it).
+pub(crate) fn reads_dynamic_filter(plan: &dyn ExecutionPlan) -> bool {
+    if let Some(leaf) = plan.downcast_ref::<DistributedLeafExec>() {
+        return std::iter::once(leaf.original())
+            .chain(leaf.variants())
+            .any(|copy| reads_dynamic_filter(copy.as_ref()));
+    }
+    let filled: Vec<u64> = plan
+        .dynamic_expressions_produced()
+        .iter()
+        .filter_map(|expr| expr.expression_id())
+        .collect();
+    let read = |expr: &Arc<dyn PhysicalExpr>| {
+        expr.downcast_ref::<DynamicFilterPhysicalExpr>()
+            .is_some_and(|filter| {
+                !filter
+                    .expression_id()
+                    .is_some_and(|id| filled.contains(&id))
+            })
+    };
+    let mut reads = false;
+    // The walk stops at the first dynamic filter read; the closures never fail.
+    let _ = plan.apply_expressions(&mut |expr| {
+        reads = expr.exists(|node| Ok(read(node)))?;
+        Ok(match reads {
+            true => TreeNodeRecursion::Stop,
+            false => TreeNodeRecursion::Continue,
+        })
+    });
+    reads
+        || plan
+            .children()
+            .into_iter()
+            .any(|child| reads_dynamic_filter(child.as_ref()))
+}
 
 /// The key bytes of the sub-plan `plan` for a query whose keys start with `prefix`, or why it
 /// cannot be cached. Only a whole plan (`whole`) may hold dynamic filters: in a sub-plan one may
@@ -245,7 +282,7 @@ pub(crate) fn plan_key(
     let mut text = String::from("[plan]\n");
     let mut files = Vec::new();
     encode(plan, 0, &mut text, &mut files)?;
-    if !whole && text.contains(DYNAMIC_FILTER) {
+    if !whole && reads_dynamic_filter(plan.as_ref()) {
         return Err(Reuse::Unversioned("a dynamic filter".into()));
     }
     text.push_str("[files]\n");
@@ -279,14 +316,14 @@ fn encode(
         other => return Err(other),
     }
     scanned_files(plan.as_ref(), files);
-    let mut display = Verbose(plan.as_ref()).to_string();
-    // A stage's number depends on the rest of the query ("[Stage 3] => NetworkShuffleExec: …"),
-    // not on what the boundary reads: an edited query renumbers stages it still shares.
-    if plan.as_ref().is_network_boundary()
-        && let Some((_, rest)) = display.split_once("] => ")
-    {
-        display = rest.to_string();
-    }
+    let display = match plan.as_ref().as_network_boundary() {
+        // A boundary's display starts with its stage's number, which depends on the rest of the
+        // query, not on what the boundary reads: an edited query renumbers stages it still
+        // shares. A boundary is its kind (the name), its partitions and its input's task count
+        // (the rest of its display is its input stage's, keyed below it).
+        Some(boundary) => format!("input_tasks={}", boundary.input_stage().task_count()),
+        None => Verbose(plan.as_ref()).to_string(),
+    };
     let _ = writeln!(
         out,
         "{depth} {} | {} | partitions={} | {}",

@@ -1,9 +1,9 @@
 //! An in-process cluster: N datafusion-distributed `Worker`s living in this process, reached
 //! through a `WorkerChannel` that calls them directly (no serialization, no copies).
 //!
-//! It runs exactly the distributed plans worker processes will run, so the differential suite can
-//! check the planner (stages, tasks, network boundaries) independently of any transport, and it
-//! is the baseline transport of the conformance suite. It never spawns processes or threads.
+//! It runs exactly the distributed plans worker processes will run, so the differential tests
+//! (`tpch_matches_datafusion`, `multi_process`) can check the planner (stages, tasks, network
+//! boundaries) independently of any transport. It never spawns processes or threads.
 
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;

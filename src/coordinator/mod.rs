@@ -10,7 +10,6 @@ mod grpc;
 mod guard;
 mod in_process;
 mod pool;
-mod routing;
 mod sizing;
 
 use crate::cache::{CacheCodec, CachingQueryPlanner, ResultCache, ResultPlanner};
@@ -24,12 +23,12 @@ use datafusion_distributed::{
     ChannelResolver, DistributedExt, NetworkBoundaryExt, SessionStateBuilderExt, WorkerResolver,
 };
 use guard::GuardedPlanner;
-use in_process::{ClusterResolver, InProcessCluster, Observer};
+pub(crate) use in_process::Observer;
+use in_process::{ClusterResolver, InProcessCluster};
 use std::sync::Arc;
 
 pub use pool::find_worker_program;
 pub(crate) use pool::{WORKER_ENV, WorkerPool, WorkerSettings};
-pub use routing::{Boundary, route_partition};
 pub use sizing::DEFAULT_SCAN_BYTES_PER_TASK;
 pub(crate) use sizing::TaskSizing;
 
@@ -64,7 +63,7 @@ pub(crate) fn shm_context(
     cache: Option<Arc<ResultCache>>,
     sizing: TaskSizing,
 ) -> Result<SessionContext> {
-    let channels = crate::channel::ShmChannelResolver::new(
+    let channels = crate::exchange::ShmChannelResolver::new(
         pool.settings().ring_bytes,
         pool.settings().stall_timeout,
     )
@@ -93,7 +92,7 @@ pub(crate) fn in_process_context(
 }
 
 /// Like [`in_process_context`], calling `observer` on every `execute_task` request.
-fn observed_in_process_context(
+pub(crate) fn observed_in_process_context(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
     workers: usize,

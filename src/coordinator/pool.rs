@@ -8,7 +8,7 @@
 //! of waiting in a backlog nobody reads. A restarted worker gets a new generation, hence a new
 //! URL, so a query planned against the dead one fails cleanly instead of reaching a stranger.
 
-use crate::channel::WorkerAddress;
+use crate::exchange::WorkerAddress;
 use crate::worker::Failpoint;
 use datafusion::common::{DataFusionError, Result};
 use datafusion_distributed::WorkerResolver;
@@ -286,7 +286,7 @@ impl WorkerPool {
     }
 }
 
-impl crate::channel::WorkerObituaries for WorkerPool {
+impl crate::exchange::WorkerObituaries for WorkerPool {
     fn obituary(&self, host: &str) -> Option<String> {
         {
             let mut slots = self.slots.lock();

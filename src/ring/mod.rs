@@ -363,9 +363,6 @@ impl RingParts {
                 "the sender closed before the ring arrived",
             ));
         }
-        let Ok::<[OwnedFd; 3], _>([segment, data_ready, space_ready]) = fds.try_into() else {
-            return Err(RingReceiveError::Protocol("expected exactly three fds"));
-        };
         let length = u32::from_le_bytes(first[..4].try_into().expect("4 bytes")) as usize;
         let mut message = first[4..read].to_vec();
         if message.len() > length {
@@ -376,8 +373,19 @@ impl RingParts {
         let mut rest = vec![0u8; length - message.len()];
         (&*socket).read_exact(&mut rest)?;
         message.extend_from_slice(&rest);
+        Ok((RingParts::from_fds(fds)?, message))
+    }
+
+    /// Opens the ring whose fds arrived with a message sent by [`RingParts::send`] (in the order
+    /// [`RingParts::fds`] gives them).
+    pub fn from_fds(fds: Vec<OwnedFd>) -> Result<RingParts, RingReceiveError> {
+        let Ok::<[OwnedFd; 3], _>([segment, data_ready, space_ready]) = fds.try_into() else {
+            return Err(RingReceiveError::Protocol(
+                "a message that should carry a ring came without its three fds",
+            ));
+        };
         let segment = Segment::open(segment)?;
-        Ok((RingParts::open(segment, data_ready, space_ready)?, message))
+        Ok(RingParts::open(segment, data_ready, space_ready)?)
     }
 
     /// Largest payload one frame can carry in a ring of `capacity` bytes.

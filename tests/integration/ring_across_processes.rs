@@ -6,10 +6,10 @@
 use crate::common;
 
 use common::resources;
+use dfshm::exchange::framing::{DecodeMode, RingReader, RingWriter, StreamEvent};
 use dfshm::ring::{Consumer, MIN_CAPACITY_BYTES, Producer, RingError, RingMemory, RingParts};
 use dfshm::shm::{PeerProcess, Segment};
 use dfshm::testing::every_type_batch;
-use dfshm::transport::{DecodeMode, RingReader, RingWriter, StreamEvent};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -165,7 +165,7 @@ fn names_crate(line: &str, name: &str) -> bool {
 const UNSAFE_ALLOWED: [&str; 5] = [
     "src/shm/",
     "src/ring/",
-    "src/transport/",
+    "src/exchange/framing/",
     "src/cache/entry.rs",
     "ffi/src/",
 ];
@@ -210,7 +210,9 @@ fn unsafe_code_stays_in_the_modules_that_need_it() {
     );
 }
 
-/// The modules of `src/`, lowest layer first, as ARCHITECTURE.md's code map lists them.
+/// The modules of `src/`, lowest layer first, as ARCHITECTURE.md's code map lists them: a
+/// `### `name`` heading per top-level module, a `#### `name::part`` heading per part of a module
+/// whose parts are layered too.
 fn documented_layers() -> Vec<String> {
     let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
     let map = text
@@ -219,16 +221,19 @@ fn documented_layers() -> Vec<String> {
         .expect("ARCHITECTURE.md has a `## Code map` section");
     let map = map.split("\n## ").next().unwrap();
     map.lines()
-        .filter_map(|line| line.strip_prefix("### `"))
+        .filter_map(|line| {
+            line.strip_prefix("### `")
+                .or_else(|| line.strip_prefix("#### `"))
+        })
         .filter_map(|rest| rest.split('`').next())
         .filter(|name| !name.contains('/') && *name != "ffi")
         .map(str::to_string)
         .collect()
 }
 
-/// The top-level modules `src/lib.rs` declares.
-fn declared_modules() -> Vec<String> {
-    let text = std::fs::read_to_string(root().join("src/lib.rs")).unwrap();
+/// The modules the file `path` (`src/a/b.rs`, `src/a/mod.rs`, `src/lib.rs`) declares.
+fn declared_modules(path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
     text.lines()
         .filter_map(|line| {
             let line = line.trim_start();
@@ -240,48 +245,82 @@ fn declared_modules() -> Vec<String> {
                 .strip_suffix(';')
                 .map(str::to_string)
         })
+        .filter(|name| name != "tests")
         .collect()
+}
+
+/// The module path of a file below `src/` (`src/a/b/mod.rs` and `src/a/b.rs` are `a::b`).
+fn module_path(name: &str) -> Vec<String> {
+    let rest = name.strip_prefix("src/").unwrap_or(name);
+    let rest = rest.strip_suffix(".rs").unwrap_or(rest);
+    let rest = rest.strip_suffix("/mod").unwrap_or(rest);
+    rest.split('/').map(str::to_string).collect()
 }
 
 #[test]
 fn the_code_map_names_every_module_and_modules_only_use_lower_layers() {
     let _turn = common::beside_others();
     let layers = documented_layers();
-    let mut declared = declared_modules();
+    let mut declared = declared_modules("src/lib.rs");
     declared.sort();
-    let mut documented = layers.clone();
+    let mut documented: Vec<String> = layers
+        .iter()
+        .filter(|layer| !layer.contains("::"))
+        .cloned()
+        .collect();
     documented.sort();
     assert_eq!(
         declared, documented,
         "src/lib.rs declares these modules, ARCHITECTURE.md's code map lists those: \
          give every module a `### `name`` section in layer order"
     );
-    let rank = |module: &str| layers.iter().position(|layer| layer == module);
+    for parent in &documented {
+        let mut parts: Vec<String> = layers
+            .iter()
+            .filter_map(|layer| layer.strip_prefix(&format!("{parent}::")))
+            .map(str::to_string)
+            .collect();
+        if parts.is_empty() {
+            continue;
+        }
+        parts.sort();
+        let mut declared = declared_modules(&format!("src/{parent}/mod.rs"));
+        declared.sort();
+        assert_eq!(
+            declared, parts,
+            "src/{parent}/mod.rs declares these modules, ARCHITECTURE.md's code map lists \
+             those: give every part a `#### `{parent}::part`` section in layer order"
+        );
+    }
+    // The most specific layer a module path belongs to.
+    let rank = |path: &[String]| {
+        (1..=path.len()).rev().find_map(|length| {
+            let name = path[..length].join("::");
+            layers.iter().position(|layer| *layer == name)
+        })
+    };
     let mut broken = Vec::new();
     for path in rust_files("src") {
         let name = relative(&path);
         if is_unit_test_file(&name) {
             continue;
         }
-        let Some(module) = name
-            .strip_prefix("src/")
-            .and_then(|rest| rest.split(['/', '.']).next())
-        else {
-            continue;
-        };
-        let Some(own) = rank(module) else {
+        let own_path = module_path(&name);
+        let Some(own) = rank(&own_path) else {
             continue;
         };
         let lines = code_lines(&path);
         let code: String = lines.iter().map(|(_, line)| format!("{line}\n")).collect();
-        for (offset, used) in crate_paths(&code) {
+        for (offset, used) in named_paths(&code, &own_path) {
             if let Some(other) = rank(&used)
                 && other > own
             {
                 let index = code[..offset].matches('\n').count();
                 broken.push(format!(
-                    "{name}:{}: `{module}` uses `{used}`, a higher layer",
-                    lines[index].0
+                    "{name}:{}: `{}` uses `{}`, a higher layer",
+                    lines[index].0,
+                    own_path.join("::"),
+                    used.join("::")
                 ));
             }
         }
@@ -293,37 +332,94 @@ fn the_code_map_names_every_module_and_modules_only_use_lower_layers() {
     );
 }
 
-/// The top-level modules `code` names through `crate::` (`crate::a::b`, `crate::{a, b::{c, d}}`,
-/// across lines), each with the offset where its path starts.
-fn crate_paths(code: &str) -> Vec<(usize, String)> {
-    let mut used = Vec::new();
-    for (at, _) in code.match_indices("crate::") {
-        let start = at + "crate::".len();
-        let rest = &code[start..];
-        let Some(group) = rest.strip_prefix('{') else {
-            used.push((at, identifier(rest)));
-            continue;
-        };
-        // The items of the group at its own level: split on commas outside nested braces.
-        let (mut depth, mut item_start) = (0usize, 0usize);
-        for (index, c) in group.char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' if depth == 0 => {
-                    used.push((at, identifier(group[item_start..index].trim_start())));
-                    break;
+/// The module paths that `code`, in the module `own`, names through `crate::` or `super::`
+/// (`crate::a::b`, `super::{a, b::{c, d}}`, across lines), from the crate root, each with the
+/// offset where it starts.
+fn named_paths(code: &str, own: &[String]) -> Vec<(usize, Vec<String>)> {
+    let mut named = Vec::new();
+    for root in ["crate", "super"] {
+        let token = format!("{root}::");
+        for (at, _) in code.match_indices(&token) {
+            // `super::super::x` is read from its first `super`; `my_crate::` is another crate.
+            if code[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+            {
+                continue;
+            }
+            let mut paths = Vec::new();
+            use_tree(&code[at + token.len()..], Vec::new(), &mut paths);
+            for path in paths {
+                let mut base: Vec<String> = match root {
+                    "crate" => Vec::new(),
+                    _ => own[..own.len().saturating_sub(1)].to_vec(),
+                };
+                let mut rest = path.as_slice();
+                while let [first, more @ ..] = rest
+                    && first == "super"
+                {
+                    base.pop();
+                    rest = more;
                 }
-                '}' => depth -= 1,
-                ',' if depth == 0 => {
-                    used.push((at, identifier(group[item_start..index].trim_start())));
-                    item_start = index + 1;
-                }
-                _ => {}
+                base.extend(rest.iter().cloned());
+                named.push((at, base));
             }
         }
     }
-    used.retain(|(_, name)| !name.is_empty());
-    used
+    named.sort_by_key(|(at, _)| *at);
+    named
+}
+
+/// Reads the use tree at the start of `text` (`a::b`, `a::{b, c::d}`), each path after `prefix`,
+/// into `paths`.
+fn use_tree(text: &str, prefix: Vec<String>, paths: &mut Vec<Vec<String>>) {
+    let mut path = prefix;
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        if let Some(group) = rest.strip_prefix('{') {
+            for item in group_items(group) {
+                use_tree(item, path.clone(), paths);
+            }
+            return;
+        }
+        let name = identifier(rest);
+        if name.is_empty() {
+            break;
+        }
+        rest = &rest[name.len()..];
+        path.push(name);
+        match rest.strip_prefix("::") {
+            Some(more) => rest = more,
+            None => break,
+        }
+    }
+    if !path.is_empty() {
+        paths.push(path);
+    }
+}
+
+/// The items of a `{ .. }` group at its own level, given the text after its `{`.
+fn group_items(group: &str) -> Vec<&str> {
+    let (mut depth, mut item_start) = (0usize, 0usize);
+    let mut items = Vec::new();
+    for (index, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&group[item_start..index]);
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&group[item_start..index]);
+                item_start = index + 1;
+            }
+            _ => {}
+        }
+    }
+    items
 }
 
 fn identifier(text: &str) -> String {
@@ -341,12 +437,32 @@ fn crate_names_are_whole_path_segments() {
 }
 
 #[test]
-fn crate_paths_are_read_through_groups_and_lines() {
-    let code =
-        "use crate::shm::Segment;\nuse crate::{\n    ring::{self, Producer},\n    wire,\n};\n";
-    let names: Vec<String> = crate_paths(code)
+fn module_paths_are_read_through_groups_lines_and_super() {
+    let code = "use crate::shm::Segment;\nuse crate::{\n    ring::{self, Producer},\n    wire,\n};\n\
+                use super::framing::{RingWriter, WriteOutcome};\nuse super::super::cache;\n";
+    let own = ["exchange".to_string(), "serving".to_string()];
+    let names: Vec<String> = named_paths(code, &own)
         .into_iter()
-        .map(|(_, name)| name)
+        .map(|(_, path)| path.join("::"))
         .collect();
-    assert_eq!(names, ["shm", "ring", "wire"]);
+    assert_eq!(
+        names,
+        [
+            "shm::Segment",
+            "ring::self",
+            "ring::Producer",
+            "wire",
+            "exchange::framing::RingWriter",
+            "exchange::framing::WriteOutcome",
+            "cache",
+        ]
+    );
+    assert_eq!(
+        module_path("src/exchange/framing/mod.rs"),
+        ["exchange", "framing"]
+    );
+    assert_eq!(
+        module_path("src/exchange/calling.rs"),
+        ["exchange", "calling"]
+    );
 }

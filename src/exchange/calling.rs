@@ -7,7 +7,7 @@
 //! registry and a restarted worker (new generation) is never mistaken for the one a running query
 //! planned with.
 //!
-//! Each call opens one connection (`wire` describes the messages):
+//! Each call opens one connection (`protocol` describes the messages):
 //! - `coordinator_channel` sends the task's plan, then holds the connection open until the
 //!   coordinator ends the task; the worker answers with load info, task metrics and `End`.
 //! - `execute_task` creates a ring, sends it with the request, and demultiplexes the partitions
@@ -17,11 +17,11 @@
 //!   bounded by the query's exchange budget whatever the reader's speed. Dropping a partition
 //!   stream cancels that partition at the producer; dropping all of them cancels the ring.
 
-use crate::credit::{Budget, StreamCredit};
+use super::credit::{Budget, StreamCredit};
+use super::framing::{DecodeMode, MAX_STREAMS, RingReader, StreamEvent};
+use super::protocol::{self, ConsumerMessage, PlanCall, Reply, Request, TaskCall};
 use crate::ring::RingParts;
 use crate::shm::{PeerProcess, SegmentPool};
-use crate::transport::{DecodeMode, RingReader, StreamEvent};
-use crate::wire::{self, ConsumerMessage, Head, Reply, Request};
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::runtime::SpawnedTask;
@@ -229,7 +229,7 @@ impl ShmChannelResolver {
         ShmChannelResolver {
             ring_bytes,
             stall_timeout,
-            exchange_budget: crate::credit::DEFAULT_EXCHANGE_BUDGET,
+            exchange_budget: super::credit::DEFAULT_EXCHANGE_BUDGET,
             obituaries: Obituaries::default(),
         }
     }
@@ -290,7 +290,7 @@ async fn next_reply(
             address.death_note()
         ))
     };
-    match wire::read_message(reader).await {
+    match protocol::read_message(reader).await {
         Ok(Some(message)) => Ok(Reply::decode(&message)?),
         Ok(None) => Err(lost("its connection closed".into())),
         Err(error) => Err(lost(error.to_string())),
@@ -312,11 +312,12 @@ impl WorkerChannel for ShmChannel {
                 "work unit feeds are not supported by dfshm's shared-memory transport".into(),
             ));
         }
-        let request = Request::coordinator_channel(&headers, set_plan_request, task_ctx)?;
+        let request =
+            Request::CoordinatorChannel(PlanCall::of(&headers, set_plan_request, task_ctx)?);
         let address = self.address.clone();
         let socket = into_async(address.connect()?, &address)?;
         let (reader, mut writer) = socket.into_split();
-        wire::write_message(&mut writer, &request.encode())
+        protocol::write_message(&mut writer, &request.encode())
             .await
             .map_err(|e| address.io_error("send a plan to", e))?;
         // The coordinator-to-worker stream ends when the query does; its end (the socket's
@@ -327,7 +328,7 @@ impl WorkerChannel for ShmChannel {
             while let Some(message) = c2w.next().await {
                 match message {
                     CoordinatorToWorkerMsg::WorkUnitEos => {
-                        if wire::write_message(&mut writer, &[wire::C2W_WORK_UNIT_EOS])
+                        if protocol::write_message(&mut writer, &[protocol::C2W_WORK_UNIT_EOS])
                             .await
                             .is_err()
                         {
@@ -374,27 +375,19 @@ impl WorkerChannel for ShmChannel {
         let start = request.target_partition_start;
         let end = request.target_partition_end;
         let partitions = end.saturating_sub(start);
-        if partitions > crate::transport::MAX_STREAMS as usize {
+        if partitions > MAX_STREAMS as usize {
             return Err(DataFusionError::NotImplemented(format!(
                 "{partitions} partitions in one request; dfshm's transport carries at most {}",
-                crate::transport::MAX_STREAMS
+                MAX_STREAMS
             )));
         }
-        let head = Head::of_producer(request.producer_head, task_ctx)?;
         let budget = Budget::of_query(
             *request.task_key.query_id.as_bytes(),
             self.exchange_budget,
             task_ctx.memory_pool(),
         );
         let (credits, window) = budget.open(partitions);
-        let message = Request::ExecuteTask {
-            task_key: request.task_key,
-            start,
-            end,
-            head,
-            window,
-        }
-        .encode();
+        let message = Request::ExecuteTask(TaskCall::of(request, window, task_ctx)?).encode();
         let address = self.address.clone();
         let ring = RingParts::create_pooled(&RING_POOL, self.ring_bytes)
             .map_err(|e| DataFusionError::ResourcesExhausted(format!("a shared ring: {e}")))?;
@@ -446,7 +439,7 @@ impl WorkerChannel for ShmChannel {
     ) -> Result<GetWorkerInfoResponse> {
         let address = self.address.clone();
         let mut socket = into_async(address.connect()?, &address)?;
-        wire::write_message(&mut socket, &Request::Info.encode())
+        protocol::write_message(&mut socket, &Request::Info.encode())
             .await
             .map_err(|e| address.io_error("ask", e))?;
         match next_reply(&mut socket, &address).await? {
@@ -460,24 +453,67 @@ impl WorkerChannel for ShmChannel {
     }
 }
 
-/// Awaits `work`, a wait on `address`; whenever the worker stays silent for half of
-/// `stall_timeout`, asks it whether it still answers and fails if it does not.
+/// Awaits `work`, a wait on `address`, under a [`Watchdog`].
 async fn watched<T>(
     address: &WorkerAddress,
     stall_timeout: Option<Duration>,
     work: impl Future<Output = Result<T>>,
 ) -> Result<T> {
-    let Some(check) = stall_timeout.map(|timeout| timeout / 2) else {
-        return work.await;
-    };
-    tokio::pin!(work);
-    loop {
-        if let Ok(done) = tokio::time::timeout(check, &mut work).await {
-            return done;
+    let mut watchdog = Watchdog::new(address.clone(), stall_timeout);
+    tokio::select! {
+        done = work => done,
+        error = watchdog.silent_too_long() => Err(error),
+    }
+}
+
+/// The stall watchdog of a wait on a worker: once the worker has been silent for half of
+/// `stall_timeout`, it is asked whether it still answers, within the other half; no answer is
+/// the error. Hearing from the worker ([`Watchdog::heard`]) starts the silence anew.
+struct Watchdog {
+    address: WorkerAddress,
+    /// Half the stall timeout; `None`: wait for ever.
+    check: Option<Duration>,
+    silence: Pin<Box<tokio::time::Sleep>>,
+    asking: Option<Pin<Box<dyn Future<Output = Result<()>> + Send>>>,
+}
+
+impl Watchdog {
+    fn new(address: WorkerAddress, stall_timeout: Option<Duration>) -> Watchdog {
+        let check = stall_timeout.map(|timeout| timeout / 2);
+        let far = Duration::from_secs(365 * 24 * 3600);
+        Watchdog {
+            address,
+            check,
+            silence: Box::pin(tokio::time::sleep(check.unwrap_or(far))),
+            asking: None,
         }
-        tokio::select! {
-            done = &mut work => return done,
-            answer = ping(address.clone(), check) => answer?,
+    }
+
+    /// The worker was heard from: its silence starts now.
+    fn heard(&mut self) {
+        if let Some(check) = self.check {
+            self.asking = None;
+            self.silence.as_mut().reset(Instant::now() + check);
+        }
+    }
+
+    /// Resolves only when the worker stayed silent and did not answer in time, with the error
+    /// to report. Cancel-safe: a silence or a question under way goes on at the next call.
+    async fn silent_too_long(&mut self) -> DataFusionError {
+        let Some(check) = self.check else {
+            return std::future::pending().await;
+        };
+        loop {
+            match self.asking.as_mut() {
+                None => {
+                    self.silence.as_mut().await;
+                    self.asking = Some(Box::pin(ping(self.address.clone(), check)));
+                }
+                Some(asking) => match asking.await {
+                    Ok(()) => self.heard(),
+                    Err(error) => return error,
+                },
+            }
         }
     }
 }
@@ -494,7 +530,7 @@ async fn ping(address: WorkerAddress, deadline: Duration) -> Result<()> {
     };
     let ask = async {
         let mut socket = into_async(address.connect()?, &address)?;
-        wire::write_message(&mut socket, &Request::Info.encode())
+        protocol::write_message(&mut socket, &Request::Info.encode())
             .await
             .map_err(|e| address.io_error("ask", e))?;
         next_reply(&mut socket, &address).await.map(drop)
@@ -636,7 +672,7 @@ fn spawn_control_writer(
                 _ = &mut closed => None,
             };
             let Some(message) = message else { return };
-            let Ok(frame) = wire::frame(&message.encode()) else {
+            let Ok(frame) = protocol::frame(&message.encode()) else {
                 return;
             };
             if socket.write_all(&frame).await.is_err() {
@@ -743,12 +779,7 @@ impl Demux {
         stall_timeout: Option<Duration>,
     ) {
         let mut counted = 0;
-        // The stall watchdog: after `check` without a frame, ping the worker for `check` more.
-        let check = stall_timeout.map(|timeout| timeout / 2);
-        let far = Duration::from_secs(365 * 24 * 3600);
-        let idle = tokio::time::sleep(check.unwrap_or(far));
-        tokio::pin!(idle);
-        let mut pinging: Option<Pin<Box<dyn Future<Output = Result<()>> + Send>>> = None;
+        let mut watchdog = Watchdog::new(self.address.clone(), stall_timeout);
         loop {
             let event = tokio::select! {
                 slot = dropped.recv() => {
@@ -764,28 +795,13 @@ impl Demux {
                     continue;
                 }
                 event = self.reader.next_async() => event,
-                () = &mut idle, if pinging.is_none() && check.is_some() => {
-                    let deadline = check.unwrap_or(far);
-                    pinging = Some(Box::pin(ping(self.address.clone(), deadline)));
-                    continue;
-                }
-                answer = async { pinging.as_mut().expect("guarded").await }, if pinging.is_some() => {
-                    pinging = None;
-                    match answer {
-                        Ok(()) => idle.as_mut().reset(Instant::now() + check.unwrap_or(far)),
-                        Err(error) => {
-                            let message = error.strip_backtrace();
-                            self.fail_all(|| DataFusionError::Execution(message.clone()));
-                            return;
-                        }
-                    }
-                    continue;
+                error = watchdog.silent_too_long() => {
+                    let message = error.strip_backtrace();
+                    self.fail_all(|| DataFusionError::Execution(message.clone()));
+                    return;
                 }
             };
-            if let Some(check) = check {
-                pinging = None;
-                idle.as_mut().reset(Instant::now() + check);
-            }
+            watchdog.heard();
             let read = self.reader.bytes_read();
             self.metrics.ring_bytes.add_bytes((read - counted) as usize);
             counted = read;
@@ -821,7 +837,9 @@ impl Demux {
                     if let Some(sender) =
                         self.senders.get_mut(stream as usize).and_then(Option::take)
                     {
-                        let error = self.address.worker_error(wire::error_from_text(&message));
+                        let error = self
+                            .address
+                            .worker_error(protocol::error_from_text(&message));
                         let _ = sender.send((Err(error), 0, false));
                     }
                 }

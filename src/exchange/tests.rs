@@ -1,18 +1,24 @@
 //! The two ends of an execute-task call in one process: `serve_partitions` writing into a ring
 //! and `Partitions::demultiplex` reading it, joined by a socket pair as a worker connection.
 
-use super::*;
-use crate::channel::{ExchangeMetrics, Partitions, WorkerAddress};
-use crate::credit::Budget;
-use crate::transport::{DecodeMode, RingReader};
+use super::calling::{ExchangeMetrics, Partitions, WorkerAddress};
+use super::credit::Budget;
+use super::framing::{DecodeMode, RingReader, RingWriter};
+use super::serving::serve_partitions;
+use crate::ring::RingParts;
 use datafusion::arrow::array::Int64Array;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::Result;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::{MemoryPool, UnboundedMemoryPool};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::StreamExt;
 use futures::stream::BoxStream;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio::net::UnixStream;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -101,7 +107,7 @@ fn call(
     stall_timeout: Option<Duration>,
 ) -> Vec<BoxStream<'static, Result<RecordBatch>>> {
     let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
-    let budget = crate::credit::DEFAULT_EXCHANGE_BUDGET;
+    let budget = super::credit::DEFAULT_EXCHANGE_BUDGET;
     call_with_budget(streams, address, stall_timeout, budget, &pool).0
 }
 
@@ -270,7 +276,7 @@ async fn an_unread_partition_waits_within_its_credit_while_its_sibling_flows() {
     let read_second = tokio::time::timeout(DEADLINE, rows_of(&mut second));
     assert_eq!(read_second.await.expect("no deadlock"), BATCHES * ROWS);
     let peak = metrics.peak_buffered.value();
-    let bound = BUDGET + 2 * (crate::credit::MIN_WINDOW as usize + (16 << 10));
+    let bound = BUDGET + 2 * (super::credit::MIN_WINDOW as usize + (16 << 10));
     assert!(
         peak <= bound,
         "{peak} bytes waited in the consumer; the bound is {bound}"

@@ -1,8 +1,9 @@
 //! Unit tests of `route_partition`: shuffles and broadcasts route by division, coalesces route
-//! contiguous producer groups without collisions, and the routes observed on a real plan.
+//! contiguous producer groups without collisions, a call's partitions are placed on its caller's
+//! ring, and the routes observed on a real plan.
 
 use super::*;
-use crate::coordinator::observed_in_process_context;
+use crate::coordinator::{self, observed_in_process_context};
 use crate::tpch;
 use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::RuntimeEnv;
@@ -79,7 +80,7 @@ struct Observed {
     consumer_tasks: usize,
 }
 
-fn observe(log: Arc<Mutex<Vec<Observed>>>) -> crate::coordinator::Observer {
+fn observe(log: Arc<Mutex<Vec<Observed>>>) -> coordinator::Observer {
     Arc::new(
         move |request: &ExecuteTaskRequest, ctx: &Arc<TaskContext>| {
             let consumer = DistributedTaskContext::from_ctx(ctx);
@@ -116,8 +117,8 @@ async fn route_partition_matches_the_requests_of_real_planned_queries() {
         3,
         Some(observe(log.clone())),
         None,
-        crate::coordinator::TaskSizing {
-            scan_bytes_per_task: crate::coordinator::DEFAULT_SCAN_BYTES_PER_TASK,
+        coordinator::TaskSizing {
+            scan_bytes_per_task: coordinator::DEFAULT_SCAN_BYTES_PER_TASK,
         },
     )
     .unwrap();
@@ -195,5 +196,29 @@ async fn route_partition_matches_the_requests_of_real_planned_queries() {
     assert!(
         kinds.contains("coalesce"),
         "no coalesce was planned: {kinds:?}"
+    );
+}
+
+#[test]
+fn a_call_is_placed_on_its_callers_ring_and_a_mismatch_is_refused() {
+    let task = |index, count| TaskPlace { index, count };
+    // Consumer task 2 of 3 reading partitions 6..9 of a shuffle: streams 0, 1, 2 of its ring.
+    let shuffle = place_partitions(Crossing::Shuffle, task(1, 4), task(2, 3), 6..9);
+    assert_eq!(shuffle, Ok(vec![0, 1, 2]));
+    // Producer 1 of 3 coalescing into one task: its partitions are the consumer's 2 and 3,
+    // streams 0 and 1 of the ring this producer writes.
+    let coalesce = place_partitions(Crossing::Coalesce, task(1, 3), task(0, 1), 0..2);
+    assert_eq!(coalesce, Ok(vec![0, 1]));
+    // Producers 0..3 and 3..5 of 5 coalesce into consumer tasks 0 and 1: producer 3 is task 1's.
+    let grouped = place_partitions(Crossing::Coalesce, task(3, 5), task(1, 2), 0..2);
+    assert_eq!(grouped, Ok(vec![0, 1]));
+    let claimed = place_partitions(Crossing::Coalesce, task(3, 5), task(0, 2), 0..2);
+    assert!(claimed.unwrap_err().contains("consumer task 0 of 2 asked"));
+    // A slice that is not the caller's, and a part of a producer task for a coalesce.
+    assert!(place_partitions(Crossing::Shuffle, task(0, 1), task(0, 3), 3..6).is_err());
+    assert!(place_partitions(Crossing::Coalesce, task(0, 2), task(0, 1), 1..2).is_err());
+    assert_eq!(
+        place_partitions(Crossing::Broadcast, task(0, 1), task(0, 1), 0..0),
+        Ok(vec![])
     );
 }

@@ -2,7 +2,6 @@
 //! with their kind kept, and garbage or flipped bytes never panic the decoder.
 
 use super::*;
-use datafusion_distributed::P50LatencyMetric;
 use proptest::prelude::*;
 
 fn key() -> TaskKey {
@@ -15,7 +14,7 @@ fn key() -> TaskKey {
 
 #[test]
 fn requests_round_trip() {
-    let channel = Request::CoordinatorChannel {
+    let call = PlanCall {
         headers: vec![("x-a".into(), b"1".to_vec()), ("x-b".into(), vec![0, 255])],
         task_key: key(),
         task_count: 4,
@@ -23,23 +22,8 @@ fn requests_round_trip() {
         target_worker_url: "dfshm://w1-g0-5-abc".into(),
         query_start_time_ns: 99,
     };
-    match Request::decode(&channel.encode()).unwrap() {
-        Request::CoordinatorChannel {
-            headers,
-            task_key,
-            task_count,
-            plan,
-            target_worker_url,
-            query_start_time_ns,
-        } => {
-            assert_eq!(headers.len(), 2);
-            assert_eq!(headers[1], ("x-b".to_string(), vec![0, 255]));
-            assert_eq!(task_key, key());
-            assert_eq!(task_count, 4);
-            assert_eq!(plan, vec![1, 2, 3]);
-            assert_eq!(target_worker_url, "dfshm://w1-g0-5-abc");
-            assert_eq!(query_start_time_ns, 99);
-        }
+    match Request::decode(&Request::CoordinatorChannel(call.clone()).encode()).unwrap() {
+        Request::CoordinatorChannel(decoded) => assert_eq!(decoded, call),
         other => panic!("{other:?}"),
     }
     for head in [
@@ -49,24 +33,16 @@ fn requests_round_trip() {
         },
         Head::Repartition(vec![9; 40]),
     ] {
-        let request = Request::ExecuteTask {
+        let call = TaskCall {
             task_key: key(),
             start: 4,
             end: 8,
-            head: head.clone(),
+            head,
+            consumer: TaskPlace { index: 1, count: 3 },
             window: 65536,
         };
-        match Request::decode(&request.encode()).unwrap() {
-            Request::ExecuteTask {
-                task_key,
-                start,
-                end,
-                head: decoded,
-                window,
-            } => {
-                assert_eq!((task_key, start, end, window), (key(), 4, 8, 65536));
-                assert_eq!(decoded, head);
-            }
+        match Request::decode(&Request::ExecuteTask(call.clone()).encode()).unwrap() {
+            Request::ExecuteTask(decoded) => assert_eq!(decoded, call),
             other => panic!("{other:?}"),
         }
     }
@@ -74,13 +50,14 @@ fn requests_round_trip() {
 
 #[test]
 fn a_backwards_partition_range_is_refused() {
-    let request = Request::ExecuteTask {
+    let request = Request::ExecuteTask(TaskCall {
         task_key: key(),
         start: 8,
         end: 4,
         head: Head::None,
+        consumer: TaskPlace { index: 0, count: 1 },
         window: 1,
-    };
+    });
     assert!(Request::decode(&request.encode()).is_err());
 }
 
@@ -97,76 +74,6 @@ fn errors_keep_their_kind() {
     let plain = DataFusionError::Plan("no such column".into());
     let text = error_from_text(&error_text(&plain)).to_string();
     assert!(text.contains("no such column"), "{text}");
-}
-
-#[test]
-fn task_metrics_round_trip() {
-    let mut node = MetricsSet::new();
-    node.push(Arc::new(Metric::new(
-        MetricValue::OutputRows(count_of(42)),
-        Some(1),
-    )));
-    node.push(Arc::new(
-        Metric::new_with_labels(
-            MetricValue::Time {
-                name: "ring_wait".into(),
-                time: time_of(1500),
-            },
-            None,
-            vec![Label::new("task_id", "3")],
-        )
-        .with_type(MetricType::Summary)
-        .with_category(MetricCategory::Timing),
-    ));
-    node.push(BytesCounterMetric::new_metric("bytes_transferred", 4096));
-    let start = Timestamp::new();
-    start.record();
-    node.push(Arc::new(Metric::new(
-        MetricValue::StartTimestamp(start.clone()),
-        None,
-    )));
-    node.push(Arc::new(Metric::new(
-        MetricValue::Custom {
-            name: "avg".into(),
-            value: Arc::new(AvgLatencyMetric::from_raw(300, 3)),
-        },
-        None,
-    )));
-    // A sketch is left out rather than sent wrong.
-    node.push(Arc::new(Metric::new(
-        MetricValue::Custom {
-            name: "p50".into(),
-            value: Arc::new(P50LatencyMetric::default()),
-        },
-        None,
-    )));
-    let reply = Reply::TaskMetrics(TaskMetrics {
-        pre_order_plan_metrics: vec![node, MetricsSet::new()],
-        task_metrics: MetricsSet::new(),
-    });
-    let Reply::TaskMetrics(decoded) = Reply::decode(&reply.encode()).unwrap() else {
-        panic!("not metrics")
-    };
-    assert_eq!(decoded.pre_order_plan_metrics.len(), 2);
-    let node = &decoded.pre_order_plan_metrics[0];
-    let metrics: Vec<_> = node.iter().collect();
-    assert_eq!(metrics.len(), 5, "the sketch is dropped, the rest kept");
-    assert_eq!(node.output_rows(), Some(42));
-    assert_eq!(metrics[0].partition(), Some(1));
-    assert_eq!(metrics[1].labels()[0].value(), "3");
-    assert_eq!(metrics[1].metric_type(), MetricType::Summary);
-    assert_eq!(metrics[1].metric_category(), Some(MetricCategory::Timing));
-    match metrics[1].value() {
-        MetricValue::Time { name, time } => {
-            assert_eq!((name.as_ref(), time.value()), ("ring_wait", 1500))
-        }
-        other => panic!("{other:?}"),
-    }
-    match metrics[3].value() {
-        MetricValue::StartTimestamp(t) => assert_eq!(t.value(), start.value()),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(metrics[4].value().as_usize(), 100);
 }
 
 #[test]
@@ -235,14 +142,14 @@ proptest! {
     /// A valid message with one byte changed decodes or fails cleanly.
     #[test]
     fn a_flipped_byte_never_panics(index in 0usize..200, value in any::<u8>()) {
-        let request = Request::CoordinatorChannel {
+        let request = Request::CoordinatorChannel(PlanCall {
             headers: vec![("x".into(), b"y".to_vec())],
             task_key: key(),
             task_count: 2,
             plan: vec![5; 64],
             target_worker_url: "dfshm://w0".into(),
             query_start_time_ns: 1,
-        };
+        });
         let mut bytes = request.encode();
         let at = index % bytes.len();
         bytes[at] = value;

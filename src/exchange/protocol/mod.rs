@@ -5,30 +5,28 @@
 //! so this module encodes the `WorkerChannel` calls itself: the plan and repartition head travel
 //! as the bytes datafusion-distributed's public `MaybeEncoded::encode` produces; task keys,
 //! headers, load info, task metrics and errors are encoded here. Record batches never travel on
-//! the socket: they go through a shared-memory ring (see `transport`).
+//! the socket: they go through a shared-memory ring (see `framing`).
 //!
 //! Every message is `u32 length (little endian) | kind byte | body`. Integers are little-endian
 //! u64; strings and byte strings are a u64 length and their bytes. A connection's first message is
 //! a [`Request`]; it may carry file descriptors (the ring of an execute-task call) with its first
 //! byte.
 
-use datafusion::arrow::temporal_conversions::timestamp_ns_to_datetime;
+use super::routing::TaskPlace;
 use datafusion::common::DataFusionError;
 use datafusion::execution::TaskContext;
-use datafusion::physical_plan::metrics::{
-    Count, Gauge, Label, Metric, MetricCategory, MetricType, MetricValue, MetricsSet,
-    PruningMetrics, RatioMetrics, Time, Timestamp,
-};
 use datafusion_distributed::{
-    AvgLatencyMetric, BytesCounterMetric, FirstLatencyMetric, LoadInfo, MaxGaugeMetric,
-    MaxLatencyMetric, MaybeEncoded, MinLatencyMetric, ProducerHead, SetPlanRequest, TaskKey,
-    TaskMetrics,
+    DistributedTaskContext, ExecuteTaskRequest, LoadInfo, MaybeEncoded, ProducerHead,
+    SetPlanRequest, TaskKey, TaskMetrics,
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
-use std::borrow::Cow;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::UnixStream;
 use url::Url;
+
+mod metrics;
 
 /// The largest message accepted (plans of very wide queries can be tens of MiB).
 pub(crate) const MAX_MESSAGE_BYTES: usize = 1 << 30;
@@ -122,25 +120,36 @@ impl ConsumerMessage {
 pub(crate) enum Request {
     /// `WorkerChannel::coordinator_channel`: set a task's plan; the connection then stays open
     /// until the query ends (its closing is the end of the coordinator-to-worker stream).
-    CoordinatorChannel {
-        headers: Vec<(String, Vec<u8>)>,
-        task_key: TaskKey,
-        task_count: usize,
-        plan: Vec<u8>,
-        target_worker_url: String,
-        query_start_time_ns: usize,
-    },
-    /// `WorkerChannel::execute_task`: stream partitions `start..end` of a task into the ring
-    /// that came with this message, each within `window` bytes of credit until granted more.
-    ExecuteTask {
-        task_key: TaskKey,
-        start: usize,
-        end: usize,
-        head: Head,
-        window: u64,
-    },
+    CoordinatorChannel(PlanCall),
+    /// `WorkerChannel::execute_task`: stream a task's partitions into the ring that came with
+    /// this message.
+    ExecuteTask(TaskCall),
     /// `WorkerChannel::get_worker_info`.
     Info,
+}
+
+/// A `coordinator_channel` call: datafusion-distributed's `SetPlanRequest` and its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PlanCall {
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) task_key: TaskKey,
+    pub(crate) task_count: usize,
+    /// The plan as datafusion-distributed's `MaybeEncoded::encode` writes it.
+    pub(crate) plan: Vec<u8>,
+    pub(crate) target_worker_url: String,
+    pub(crate) query_start_time_ns: usize,
+}
+
+/// An `execute_task` call: partitions `start..end` of a task for the consumer task `consumer`,
+/// each within `window` bytes of credit until the consumer grants more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TaskCall {
+    pub(crate) task_key: TaskKey,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) head: Head,
+    pub(crate) consumer: TaskPlace,
+    pub(crate) window: u64,
 }
 
 /// The producer head of an execute-task request.
@@ -154,14 +163,14 @@ pub(crate) enum Head {
     Repartition(Vec<u8>),
 }
 
-impl Request {
-    /// The request for datafusion-distributed's `coordinator_channel` call (its plan encoded).
-    pub(crate) fn coordinator_channel(
+impl PlanCall {
+    /// The call for datafusion-distributed's `coordinator_channel` (its plan encoded).
+    pub(crate) fn of(
         headers: &HeaderMap,
         request: SetPlanRequest,
         task_ctx: &Arc<TaskContext>,
-    ) -> Result<Request, DataFusionError> {
-        Ok(Request::CoordinatorChannel {
+    ) -> Result<PlanCall, DataFusionError> {
+        Ok(PlanCall {
             headers: headers
                 .iter()
                 .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
@@ -173,41 +182,71 @@ impl Request {
             query_start_time_ns: request.query_start_time_ns,
         })
     }
+
+    /// The headers and `SetPlanRequest` this call stands for, as datafusion-distributed's worker
+    /// takes them (the plan still encoded).
+    pub(crate) fn into_set_plan_request(
+        self,
+    ) -> Result<(HeaderMap, SetPlanRequest), DataFusionError> {
+        let bad =
+            |error: String| DataFusionError::Internal(format!("a malformed plan request: {error}"));
+        let mut map = HeaderMap::new();
+        for (name, value) in self.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(e.to_string()))?;
+            let value = HeaderValue::from_bytes(&value).map_err(|e| bad(e.to_string()))?;
+            map.append(name, value);
+        }
+        let target_worker_url =
+            Url::parse(&self.target_worker_url).map_err(|e| bad(e.to_string()))?;
+        let request = SetPlanRequest {
+            task_key: self.task_key,
+            task_count: self.task_count,
+            plan: MaybeEncoded::Encoded(self.plan),
+            work_unit_feed_declarations: Vec::new(),
+            target_worker_url,
+            query_start_time_ns: self.query_start_time_ns,
+        };
+        Ok((map, request))
+    }
 }
 
-/// The headers and `SetPlanRequest` a [`Request::CoordinatorChannel`] stands for, as
-/// datafusion-distributed's worker takes them (the plan still encoded).
-pub(crate) fn set_plan_request(
-    headers: Vec<(String, Vec<u8>)>,
-    task_key: TaskKey,
-    task_count: usize,
-    plan: Vec<u8>,
-    target_worker_url: &str,
-    query_start_time_ns: usize,
-) -> Result<(HeaderMap, SetPlanRequest), DataFusionError> {
-    let bad =
-        |error: String| DataFusionError::Internal(format!("a malformed plan request: {error}"));
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(e.to_string()))?;
-        let value = HeaderValue::from_bytes(&value).map_err(|e| bad(e.to_string()))?;
-        map.append(name, value);
+impl TaskCall {
+    /// The call for datafusion-distributed's `execute_task`, with each partition's first window.
+    pub(crate) fn of(
+        request: ExecuteTaskRequest,
+        window: u64,
+        task_ctx: &Arc<TaskContext>,
+    ) -> Result<TaskCall, DataFusionError> {
+        let consumer = DistributedTaskContext::from_ctx(task_ctx);
+        Ok(TaskCall {
+            task_key: request.task_key,
+            start: request.target_partition_start,
+            end: request.target_partition_end,
+            head: Head::of_producer(request.producer_head, task_ctx)?,
+            consumer: TaskPlace {
+                index: consumer.task_index,
+                count: consumer.task_count,
+            },
+            window,
+        })
     }
-    let target_worker_url = Url::parse(target_worker_url).map_err(|e| bad(e.to_string()))?;
-    let request = SetPlanRequest {
-        task_key,
-        task_count,
-        plan: MaybeEncoded::Encoded(plan),
-        work_unit_feed_declarations: Vec::new(),
-        target_worker_url,
-        query_start_time_ns,
-    };
-    Ok((map, request))
+
+    /// The request this call stands for, as datafusion-distributed's worker takes it (the
+    /// partitioning still encoded), the consumer task, and each partition's first window.
+    pub(crate) fn into_execute_task_request(self) -> (ExecuteTaskRequest, TaskPlace, u64) {
+        let request = ExecuteTaskRequest {
+            task_key: self.task_key,
+            target_partition_start: self.start,
+            target_partition_end: self.end,
+            producer_head: self.head.into_producer_head(),
+        };
+        (request, self.consumer, self.window)
+    }
 }
 
 impl Head {
     /// The head of an execute-task call as it travels (its partitioning encoded).
-    pub(crate) fn of_producer(
+    fn of_producer(
         head: ProducerHead,
         task_ctx: &Arc<TaskContext>,
     ) -> Result<Head, DataFusionError> {
@@ -223,7 +262,7 @@ impl Head {
     }
 
     /// The head as datafusion-distributed's worker takes it (the partitioning still encoded).
-    pub(crate) fn into_producer_head(self) -> ProducerHead {
+    fn into_producer_head(self) -> ProducerHead {
         match self {
             Head::None => ProducerHead::None,
             Head::Broadcast { output_partitions } => {
@@ -355,40 +394,29 @@ impl<'a> Decoder<'a> {
 impl Request {
     pub(crate) fn encode(&self) -> Vec<u8> {
         match self {
-            Request::CoordinatorChannel {
-                headers,
-                task_key,
-                task_count,
-                plan,
-                target_worker_url,
-                query_start_time_ns,
-            } => {
+            Request::CoordinatorChannel(call) => {
                 let mut e = Encoder::new(REQUEST_COORDINATOR_CHANNEL);
-                e.usize(headers.len());
-                for (name, value) in headers {
+                e.usize(call.headers.len());
+                for (name, value) in &call.headers {
                     e.str(name);
                     e.bytes(value);
                 }
-                e.task_key(task_key);
-                e.usize(*task_count);
-                e.bytes(plan);
-                e.str(target_worker_url);
-                e.usize(*query_start_time_ns);
+                e.task_key(&call.task_key);
+                e.usize(call.task_count);
+                e.bytes(&call.plan);
+                e.str(&call.target_worker_url);
+                e.usize(call.query_start_time_ns);
                 e.finish()
             }
-            Request::ExecuteTask {
-                task_key,
-                start,
-                end,
-                head,
-                window,
-            } => {
+            Request::ExecuteTask(call) => {
                 let mut e = Encoder::new(REQUEST_EXECUTE_TASK);
-                e.task_key(task_key);
-                e.usize(*start);
-                e.usize(*end);
-                e.u64(*window);
-                match head {
+                e.task_key(&call.task_key);
+                e.usize(call.start);
+                e.usize(call.end);
+                e.usize(call.consumer.index);
+                e.usize(call.consumer.count);
+                e.u64(call.window);
+                match &call.head {
                     Head::None => e.u8(0),
                     Head::Broadcast { output_partitions } => {
                         e.u8(1);
@@ -414,19 +442,23 @@ impl Request {
                 for _ in 0..count {
                     headers.push((d.string()?, d.bytes()?.to_vec()));
                 }
-                Request::CoordinatorChannel {
+                Request::CoordinatorChannel(PlanCall {
                     headers,
                     task_key: d.task_key()?,
                     task_count: d.usize()?,
                     plan: d.bytes()?.to_vec(),
                     target_worker_url: d.string()?,
                     query_start_time_ns: d.usize()?,
-                }
+                })
             }
             REQUEST_EXECUTE_TASK => {
                 let task_key = d.task_key()?;
                 let start = d.usize()?;
                 let end = d.usize()?;
+                let consumer = TaskPlace {
+                    index: d.usize()?,
+                    count: d.usize()?,
+                };
                 let window = d.u64()?;
                 let head = match d.u8()? {
                     0 => Head::None,
@@ -439,13 +471,14 @@ impl Request {
                 if start > end {
                     return Err(Malformed(format!("partition range {start}..{end}")));
                 }
-                Request::ExecuteTask {
+                Request::ExecuteTask(TaskCall {
                     task_key,
                     start,
                     end,
                     head,
+                    consumer,
                     window,
-                }
+                })
             }
             REQUEST_INFO => Request::Info,
             other => return Err(Malformed(format!("request kind {other}"))),
@@ -509,9 +542,9 @@ impl Reply {
                 let mut e = Encoder::new(REPLY_TASK_METRICS);
                 e.usize(metrics.pre_order_plan_metrics.len());
                 for set in &metrics.pre_order_plan_metrics {
-                    encode_metrics_set(&mut e, set);
+                    metrics::encode_set(&mut e, set);
                 }
-                encode_metrics_set(&mut e, &metrics.task_metrics);
+                metrics::encode_set(&mut e, &metrics.task_metrics);
                 e.finish()
             }
             Reply::End => Encoder::new(REPLY_END).finish(),
@@ -556,11 +589,11 @@ impl Reply {
             REPLY_TASK_METRICS => {
                 let n = d.count(8)?;
                 let pre_order_plan_metrics = (0..n)
-                    .map(|_| decode_metrics_set(&mut d))
+                    .map(|_| metrics::decode_set(&mut d))
                     .collect::<Result<_, _>>()?;
                 Reply::TaskMetrics(TaskMetrics {
                     pre_order_plan_metrics,
-                    task_metrics: decode_metrics_set(&mut d)?,
+                    task_metrics: metrics::decode_set(&mut d)?,
                 })
             }
             REPLY_END => Reply::End,
@@ -572,291 +605,6 @@ impl Reply {
         d.end()?;
         Ok(reply)
     }
-}
-
-// Metric value tags.
-const M_OUTPUT_ROWS: u8 = 1;
-const M_ELAPSED_COMPUTE: u8 = 2;
-const M_SPILL_COUNT: u8 = 3;
-const M_SPILLED_BYTES: u8 = 4;
-const M_OUTPUT_BYTES: u8 = 5;
-const M_OUTPUT_BATCHES: u8 = 6;
-const M_SPILLED_ROWS: u8 = 7;
-const M_CURRENT_MEMORY: u8 = 8;
-const M_COUNT: u8 = 9;
-const M_GAUGE: u8 = 10;
-const M_PEAK_MEMORY: u8 = 11;
-const M_TIME: u8 = 12;
-const M_START: u8 = 13;
-const M_END: u8 = 14;
-const M_PRUNING: u8 = 15;
-const M_RATIO: u8 = 16;
-const M_BYTES_COUNTER: u8 = 17;
-const M_MAX_GAUGE: u8 = 18;
-const M_MIN_LATENCY: u8 = 19;
-const M_MAX_LATENCY: u8 = 20;
-const M_AVG_LATENCY: u8 = 21;
-const M_FIRST_LATENCY: u8 = 22;
-
-/// Encodes the metrics a worker reports. Custom values dfshm does not know (datafusion-
-/// distributed's latency percentile sketches) are left out, as its own gRPC codec does.
-fn encode_metrics_set(e: &mut Encoder, set: &MetricsSet) {
-    let mut encoded = Encoder::default();
-    let mut count = 0;
-    for metric in set.iter() {
-        if encode_metric(&mut encoded, metric) {
-            count += 1;
-        }
-    }
-    e.usize(count);
-    e.0.extend_from_slice(&encoded.0);
-}
-
-fn encode_metric(e: &mut Encoder, metric: &Metric) -> bool {
-    let mut value = Encoder::default();
-    let name = |e: &mut Encoder, name: &str| e.str(name);
-    match metric.value() {
-        MetricValue::OutputRows(c) => (value.u8(M_OUTPUT_ROWS), value.usize(c.value())).1,
-        MetricValue::ElapsedCompute(t) => (value.u8(M_ELAPSED_COMPUTE), value.usize(t.value())).1,
-        MetricValue::SpillCount(c) => (value.u8(M_SPILL_COUNT), value.usize(c.value())).1,
-        MetricValue::SpilledBytes(c) => (value.u8(M_SPILLED_BYTES), value.usize(c.value())).1,
-        MetricValue::OutputBytes(c) => (value.u8(M_OUTPUT_BYTES), value.usize(c.value())).1,
-        MetricValue::OutputBatches(c) => (value.u8(M_OUTPUT_BATCHES), value.usize(c.value())).1,
-        MetricValue::SpilledRows(c) => (value.u8(M_SPILLED_ROWS), value.usize(c.value())).1,
-        MetricValue::CurrentMemoryUsage(g) => {
-            (value.u8(M_CURRENT_MEMORY), value.usize(g.value())).1
-        }
-        MetricValue::Count { name: n, count } => {
-            value.u8(M_COUNT);
-            name(&mut value, n);
-            value.usize(count.value());
-        }
-        MetricValue::Gauge { name: n, gauge } => {
-            value.u8(M_GAUGE);
-            name(&mut value, n);
-            value.usize(gauge.value());
-        }
-        MetricValue::PeakMemoryUsage { name: n, gauge } => {
-            value.u8(M_PEAK_MEMORY);
-            name(&mut value, n);
-            value.usize(gauge.value());
-        }
-        MetricValue::Time { name: n, time } => {
-            value.u8(M_TIME);
-            name(&mut value, n);
-            value.usize(time.value());
-        }
-        MetricValue::StartTimestamp(t) | MetricValue::EndTimestamp(t) => {
-            let tag = if matches!(metric.value(), MetricValue::StartTimestamp(_)) {
-                M_START
-            } else {
-                M_END
-            };
-            value.u8(tag);
-            match t.value().and_then(|t| t.timestamp_nanos_opt()) {
-                Some(nanos) => {
-                    value.u8(1);
-                    value.u64(nanos as u64);
-                }
-                None => value.u8(0),
-            }
-        }
-        MetricValue::PruningMetrics {
-            name: n,
-            pruning_metrics,
-        } => {
-            value.u8(M_PRUNING);
-            name(&mut value, n);
-            value.usize(pruning_metrics.pruned());
-            value.usize(pruning_metrics.matched());
-            value.usize(pruning_metrics.fully_matched());
-        }
-        MetricValue::Ratio {
-            name: n,
-            ratio_metrics,
-        } => {
-            value.u8(M_RATIO);
-            name(&mut value, n);
-            value.usize(ratio_metrics.part());
-            value.usize(ratio_metrics.total());
-        }
-        MetricValue::Custom { name: n, value: v } => {
-            let any = v.as_any();
-            let (tag, a, b) = if let Some(m) = any.downcast_ref::<BytesCounterMetric>() {
-                (M_BYTES_COUNTER, m.value(), 0)
-            } else if let Some(m) = any.downcast_ref::<MaxGaugeMetric>() {
-                (M_MAX_GAUGE, m.value(), 0)
-            } else if let Some(m) = any.downcast_ref::<MinLatencyMetric>() {
-                (M_MIN_LATENCY, m.value(), 0)
-            } else if let Some(m) = any.downcast_ref::<MaxLatencyMetric>() {
-                (M_MAX_LATENCY, m.value(), 0)
-            } else if let Some(m) = any.downcast_ref::<AvgLatencyMetric>() {
-                (M_AVG_LATENCY, m.nanos_sum(), m.count())
-            } else if let Some(m) = any.downcast_ref::<FirstLatencyMetric>() {
-                (M_FIRST_LATENCY, m.value(), 0)
-            } else {
-                return false;
-            };
-            value.u8(tag);
-            name(&mut value, n);
-            value.usize(a);
-            value.usize(b);
-        }
-    }
-    e.0.extend_from_slice(&value.0);
-    match metric.partition() {
-        Some(partition) => {
-            e.u8(1);
-            e.usize(partition);
-        }
-        None => e.u8(0),
-    }
-    e.usize(metric.labels().len());
-    for label in metric.labels() {
-        e.str(label.name());
-        e.str(label.value());
-    }
-    e.u8(match metric.metric_type() {
-        MetricType::Summary => 0,
-        MetricType::Dev => 1,
-    });
-    e.u8(match metric.metric_category() {
-        None => 0,
-        Some(MetricCategory::Rows) => 1,
-        Some(MetricCategory::Bytes) => 2,
-        Some(MetricCategory::Timing) => 3,
-        Some(_) => 0,
-    });
-    true
-}
-
-fn decode_metrics_set(d: &mut Decoder<'_>) -> Result<MetricsSet, Malformed> {
-    let count = d.count(4)?;
-    let mut set = MetricsSet::new();
-    for _ in 0..count {
-        set.push(Arc::new(decode_metric(d)?));
-    }
-    Ok(set)
-}
-
-fn count_of(n: usize) -> Count {
-    let count = Count::new();
-    count.add(n);
-    count
-}
-
-fn gauge_of(n: usize) -> Gauge {
-    let gauge = Gauge::new();
-    gauge.set(n);
-    gauge
-}
-
-fn time_of(nanos: usize) -> Time {
-    let time = Time::new();
-    time.add_duration(std::time::Duration::from_nanos(nanos as u64));
-    time
-}
-
-fn decode_metric(d: &mut Decoder<'_>) -> Result<Metric, Malformed> {
-    let tag = d.u8()?;
-    let named = |d: &mut Decoder<'_>| -> Result<Cow<'static, str>, Malformed> {
-        Ok(Cow::Owned(d.string()?))
-    };
-    let value = match tag {
-        M_OUTPUT_ROWS => MetricValue::OutputRows(count_of(d.usize()?)),
-        M_ELAPSED_COMPUTE => MetricValue::ElapsedCompute(time_of(d.usize()?)),
-        M_SPILL_COUNT => MetricValue::SpillCount(count_of(d.usize()?)),
-        M_SPILLED_BYTES => MetricValue::SpilledBytes(count_of(d.usize()?)),
-        M_OUTPUT_BYTES => MetricValue::OutputBytes(count_of(d.usize()?)),
-        M_OUTPUT_BATCHES => MetricValue::OutputBatches(count_of(d.usize()?)),
-        M_SPILLED_ROWS => MetricValue::SpilledRows(count_of(d.usize()?)),
-        M_CURRENT_MEMORY => MetricValue::CurrentMemoryUsage(gauge_of(d.usize()?)),
-        M_COUNT => MetricValue::Count {
-            name: named(d)?,
-            count: count_of(d.usize()?),
-        },
-        M_GAUGE => MetricValue::Gauge {
-            name: named(d)?,
-            gauge: gauge_of(d.usize()?),
-        },
-        M_PEAK_MEMORY => MetricValue::PeakMemoryUsage {
-            name: named(d)?,
-            gauge: gauge_of(d.usize()?),
-        },
-        M_TIME => MetricValue::Time {
-            name: named(d)?,
-            time: time_of(d.usize()?),
-        },
-        M_START | M_END => {
-            let timestamp = Timestamp::new();
-            if d.u8()? == 1 {
-                let nanos = d.u64()? as i64;
-                if let Some(time) = timestamp_ns_to_datetime(nanos) {
-                    timestamp.set(time.and_utc());
-                }
-            }
-            if tag == M_START {
-                MetricValue::StartTimestamp(timestamp)
-            } else {
-                MetricValue::EndTimestamp(timestamp)
-            }
-        }
-        M_PRUNING => {
-            let name = named(d)?;
-            let pruning_metrics = PruningMetrics::new();
-            pruning_metrics.add_pruned(d.usize()?);
-            pruning_metrics.add_matched(d.usize()?);
-            pruning_metrics.add_fully_matched(d.usize()?);
-            MetricValue::PruningMetrics {
-                name,
-                pruning_metrics,
-            }
-        }
-        M_RATIO => {
-            let name = named(d)?;
-            let ratio_metrics = RatioMetrics::new();
-            ratio_metrics.add_part(d.usize()?);
-            ratio_metrics.add_total(d.usize()?);
-            MetricValue::Ratio {
-                name,
-                ratio_metrics,
-            }
-        }
-        M_BYTES_COUNTER | M_MAX_GAUGE | M_MIN_LATENCY | M_MAX_LATENCY | M_AVG_LATENCY
-        | M_FIRST_LATENCY => {
-            let name = named(d)?;
-            let (a, b) = (d.usize()?, d.usize()?);
-            let value: Arc<dyn datafusion::physical_plan::metrics::CustomMetricValue> = match tag {
-                M_BYTES_COUNTER => Arc::new(BytesCounterMetric::from_value(a)),
-                M_MAX_GAUGE => Arc::new(MaxGaugeMetric::from_value(a)),
-                M_MIN_LATENCY => Arc::new(MinLatencyMetric::from_nanos(a)),
-                M_MAX_LATENCY => Arc::new(MaxLatencyMetric::from_nanos(a)),
-                M_AVG_LATENCY => Arc::new(AvgLatencyMetric::from_raw(a, b)),
-                _ => Arc::new(FirstLatencyMetric::from_nanos(a)),
-            };
-            MetricValue::Custom { name, value }
-        }
-        other => return Err(Malformed(format!("metric kind {other}"))),
-    };
-    let partition = match d.u8()? {
-        0 => None,
-        _ => Some(d.usize()?),
-    };
-    let labels = (0..d.count(16)?)
-        .map(|_| Ok(Label::new(d.string()?, d.string()?)))
-        .collect::<Result<Vec<_>, Malformed>>()?;
-    let mut metric = Metric::new_with_labels(value, partition, labels);
-    metric = metric.with_type(match d.u8()? {
-        0 => MetricType::Summary,
-        _ => MetricType::Dev,
-    });
-    metric = match d.u8()? {
-        1 => metric.with_category(MetricCategory::Rows),
-        2 => metric.with_category(MetricCategory::Bytes),
-        3 => metric.with_category(MetricCategory::Timing),
-        _ => metric,
-    };
-    Ok(metric)
 }
 
 // Error text: one kind letter, then the message. Resources-exhausted errors keep their kind
@@ -896,8 +644,41 @@ pub(crate) async fn read_message(
         .map(Some)
 }
 
+/// Reads the first message of a connection and the fds that came with its first bytes (the
+/// ring of an execute-task call).
+pub(crate) async fn read_request(
+    socket: &mut UnixStream,
+) -> std::io::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let shared = &*socket;
+    let mut length = [0u8; 4];
+    let mut filled = 0;
+    let mut fds = Vec::new();
+    while filled < length.len() {
+        shared.readable().await?;
+        let received = shared.try_io(tokio::io::Interest::READABLE, || {
+            crate::shm::recv_with_fds(shared.as_fd(), &mut length[filled..])
+        });
+        match received {
+            Ok((0, _)) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed before its request",
+                ));
+            }
+            Ok((read, more)) => {
+                filled += read;
+                fds.extend(more);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    let body = read_body(socket, u32::from_le_bytes(length) as usize).await?;
+    Ok((body, fds))
+}
+
 /// Reads the `length` bytes of a message body.
-pub(crate) async fn read_body(
+async fn read_body(
     reader: &mut (impl AsyncRead + Unpin),
     length: usize,
 ) -> std::io::Result<Vec<u8>> {

@@ -1,7 +1,7 @@
 //! Flow control of the exchange: every partition stream on a ring has a credit window, and the
 //! windows of one query in one consuming process share the query's exchange budget.
 //!
-//! Credit is counted in a stream's data payload bytes (what `transport` reports on both ends).
+//! Credit is counted in a stream's data payload bytes (what `framing` reports on both ends).
 //! The consumer grants a stream a running total of bytes the producer may have written; the
 //! producer writes a piece of a batch only while what it wrote is below that total, so it runs
 //! past its window by at most one piece (about an eighth of the ring). A stream whose consumer

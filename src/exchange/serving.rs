@@ -1,0 +1,312 @@
+//! The serving side of a worker connection: each connection carries one call (`protocol` has
+//! the messages), served by a datafusion-distributed [`Worker`]:
+//! - a coordinator channel: the task's plan goes to `Worker::coordinator_channel`; the
+//!   connection's end is the end of the coordinator-to-worker stream, after which the worker's
+//!   load info and metrics are sent back, then `End`;
+//! - an execute-task call with a ring: `Worker::execute_task`, then one pump per partition writes
+//!   its batches into the ring, each piece within the partition's credit (the request's first
+//!   window, then the grants the consumer sends on the connection); a partition the consumer
+//!   cancels stops alone, a closed connection or a cancelled ring stops them all;
+//! - an info request.
+//!
+//! What a worker process is (its sessions, its lifeline, its accept loop) is `crate::worker`'s.
+
+use super::credit::ProducerCredit;
+use super::framing::{RingWriter, WriteOutcome};
+use super::protocol::{self, ConsumerMessage, Reply, Request};
+use super::routing::{Crossing, TaskPlace, place_partitions};
+use crate::ring::RingParts;
+use crate::shm::PeerProcess;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::metrics::{Gauge, Metric, MetricValue};
+use datafusion_distributed::{
+    CoordinatorToWorkerMsg, DistributedTaskContext, ExecuteTaskRequest, SetPlanRequest, Worker,
+    WorkerToCoordinatorMsg,
+};
+use futures::StreamExt;
+use http::HeaderMap;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use tokio::io::AsyncReadExt;
+use tokio::net::UnixStream;
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+
+/// Faults a worker can be told to inject, so that tests can reach the paths real faults take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Failpoint {
+    /// Panic while starting to execute a task (as a bug in an operator would).
+    PanicInExecuteTask,
+}
+
+/// Serves the one call `socket` carries, until it ends. `slot` names the worker in its metrics.
+pub(crate) async fn connection(
+    worker: Worker,
+    mut socket: UnixStream,
+    slot: usize,
+    failpoint: Option<Failpoint>,
+) -> std::io::Result<()> {
+    let (message, fds) = protocol::read_request(&mut socket).await?;
+    let request = Request::decode(&message).map_err(std::io::Error::other)?;
+    match request {
+        Request::Info => {
+            let reply = Reply::Info {
+                version: worker.version().to_string(),
+            };
+            protocol::write_message(&mut socket, &reply.encode()).await
+        }
+        Request::CoordinatorChannel(call) => {
+            coordinator_channel(worker, socket, call.into_set_plan_request(), slot).await
+        }
+        Request::ExecuteTask(call) => {
+            if failpoint == Some(Failpoint::PanicInExecuteTask) {
+                panic!("failpoint panic-in-execute-task");
+            }
+            let (request, consumer, window) = call.into_execute_task_request();
+            execute_task(worker, socket, request, consumer, window, fds).await
+        }
+    }
+}
+
+async fn coordinator_channel(
+    worker: Worker,
+    socket: UnixStream,
+    request: Result<(HeaderMap, SetPlanRequest)>,
+    slot: usize,
+) -> std::io::Result<()> {
+    let (mut reader, mut writer) = socket.into_split();
+    let replies = match request {
+        Ok((headers, request)) => {
+            // The coordinator-to-worker stream: work-unit EOS messages until the connection's
+            // read side ends (the coordinator finished or dropped the task).
+            let c2w = futures::stream::unfold(reader, |mut reader| async move {
+                let message = protocol::read_message(&mut reader).await.ok()??;
+                (message == [protocol::C2W_WORK_UNIT_EOS])
+                    .then_some((Ok(CoordinatorToWorkerMsg::WorkUnitEos), reader))
+            });
+            worker
+                .coordinator_channel(headers, request, c2w.boxed())
+                .await
+        }
+        Err(error) => {
+            // Drain the connection so the error is read before the socket closes.
+            crate::spawn_detached(async move {
+                let mut sink = [0u8; 64];
+                while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+            Err(error)
+        }
+    };
+    let mut replies = match replies {
+        Ok(replies) => replies,
+        Err(error) => {
+            return protocol::write_message(&mut writer, &Reply::Failed(error).encode()).await;
+        }
+    };
+    while let Some(message) = replies.next().await {
+        let reply = match message {
+            Ok(WorkerToCoordinatorMsg::LoadInfo(info)) => Reply::LoadInfo(info),
+            Ok(WorkerToCoordinatorMsg::LoadInfoEos) => Reply::LoadInfoEos,
+            Ok(WorkerToCoordinatorMsg::TaskMetrics(mut metrics)) => {
+                // Which worker ran the task: EXPLAIN ANALYZE shows it per task in the stage
+                // header (`worker={0:1, 1:0}`).
+                let gauge = Gauge::new();
+                gauge.set(slot);
+                metrics.task_metrics.push(Arc::new(Metric::new(
+                    MetricValue::Gauge {
+                        name: "worker".into(),
+                        gauge,
+                    },
+                    None,
+                )));
+                Reply::TaskMetrics(metrics)
+            }
+            Err(error) => Reply::Failed(error),
+        };
+        let failed = matches!(reply, Reply::Failed(_));
+        protocol::write_message(&mut writer, &reply.encode()).await?;
+        if failed {
+            return Ok(());
+        }
+    }
+    protocol::write_message(&mut writer, &Reply::End.encode()).await
+}
+
+/// Serves an execute-task call for consumer task `consumer`: each partition goes to the stream
+/// `routing` places it at on the caller's ring.
+async fn execute_task(
+    worker: Worker,
+    mut socket: UnixStream,
+    request: ExecuteTaskRequest,
+    consumer: TaskPlace,
+    window: u64,
+    fds: Vec<OwnedFd>,
+) -> std::io::Result<()> {
+    let ring = RingParts::from_fds(fds).map_err(std::io::Error::other)?;
+    let peer = socket
+        .peer_cred()
+        .ok()
+        .and_then(|cred| cred.pid())
+        .and_then(|pid| PeerProcess::watch(pid as u32).ok())
+        .map(Arc::new);
+    let crossing = Crossing::of(&request.producer_head);
+    let range = request.target_partition_start..request.target_partition_end;
+    let placed = worker
+        .execute_task(request)
+        .await
+        .and_then(|(streams, task_ctx)| {
+            let producer = DistributedTaskContext::from_ctx(&task_ctx);
+            let producer = TaskPlace {
+                index: producer.task_index,
+                count: producer.task_count,
+            };
+            let places = place_partitions(crossing, producer, consumer, range)
+                .map_err(DataFusionError::Internal)?;
+            Ok(in_their_places(streams, &places))
+        });
+    let streams = match placed {
+        Ok(streams) => streams,
+        Err(error) => {
+            return protocol::write_message(&mut socket, &Reply::Failed(error).encode()).await;
+        }
+    };
+    let accepted = Reply::Accepted {
+        pid: std::process::id(),
+    };
+    protocol::write_message(&mut socket, &accepted.encode()).await?;
+    let writer = RingWriter::new(ring.producer(peer));
+    drop(ring);
+    serve_partitions(socket, writer, streams, window).await;
+    Ok(())
+}
+
+/// `streams` in the order of their places on the ring (`places` is a permutation of `0..n`).
+fn in_their_places(
+    streams: Vec<SendableRecordBatchStream>,
+    places: &[u32],
+) -> Vec<SendableRecordBatchStream> {
+    let mut placed: Vec<_> = places.iter().copied().zip(streams).collect();
+    placed.sort_by_key(|(place, _)| *place);
+    placed.into_iter().map(|(_, stream)| stream).collect()
+}
+
+/// Writes each partition of an execute-task call into the ring until every partition ended,
+/// each within its credit: `window` bytes, then what the consumer grants on `socket`. A cancel
+/// message for one partition stops that partition's pump at once (its stream is dropped, which
+/// stops its inputs); the consumer closing `socket` stops them all.
+pub(crate) async fn serve_partitions(
+    socket: UnixStream,
+    writer: RingWriter,
+    streams: Vec<SendableRecordBatchStream>,
+    window: u64,
+) {
+    let writer = Arc::new(Mutex::new(writer));
+    let credit = Arc::new(ProducerCredit::new(streams.len(), window));
+    let mut pumps = JoinSet::new();
+    let handles: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(slot, stream)| pumps.spawn(pump(writer.clone(), credit.clone(), slot, stream)))
+        .collect();
+    // The consumer writes only cancel and grant messages after its request; reading them
+    // through a stream keeps a half-read message safe across `select!` iterations.
+    let messages = futures::stream::unfold(socket, |mut socket| async move {
+        let message = protocol::read_message(&mut socket).await.ok()??;
+        Some((message, socket))
+    });
+    tokio::pin!(messages);
+    loop {
+        tokio::select! {
+            joined = pumps.join_next() => {
+                if joined.is_none() {
+                    break;
+                }
+            }
+            message = messages.next() => {
+                match message.map(|m| ConsumerMessage::decode(&m)) {
+                    Some(Ok(ConsumerMessage::Grant { slot, total })) => {
+                        credit.grant(slot as usize, total);
+                    }
+                    Some(Ok(ConsumerMessage::Cancel(slot))) => {
+                        if let Some(pump) = handles.get(slot as usize) {
+                            pump.abort();
+                        }
+                    }
+                    // The consumer closed the connection (its process exited or it dropped
+                    // every partition), or sent garbage: stop everything.
+                    None | Some(Err(_)) => {
+                        pumps.abort_all();
+                        writer.lock().await.cancel();
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    if let Ok(writer) = Arc::try_unwrap(writer) {
+        writer.into_inner().close();
+    }
+}
+
+/// Moves one partition's batches into the ring until it ends, fails or is cancelled, asking
+/// credit for every piece (never while holding the ring, so that a partition out of credit
+/// never stops its siblings).
+async fn pump(
+    writer: Arc<Mutex<RingWriter>>,
+    credit: Arc<ProducerCredit>,
+    slot: usize,
+    mut stream: SendableRecordBatchStream,
+) {
+    let stream_id = slot as u32;
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        if writer.lock().await.is_cancelled(stream_id) {
+            return;
+        }
+        match stream.next().await {
+            Some(Ok(batch)) => {
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                let pieces = match writer.lock().await.pieces(&batch) {
+                    Ok(pieces) => pieces,
+                    Err(error) => {
+                        let text = protocol::error_text(&DataFusionError::from(error));
+                        let _ = writer.lock().await.fail_stream(stream_id, &text).await;
+                        return;
+                    }
+                };
+                let last = pieces.len().saturating_sub(1);
+                for (index, piece) in pieces.iter().enumerate() {
+                    let written = writer.lock().await.stream_bytes(stream_id);
+                    waited += credit.wait(slot, written).await;
+                    let continues = index < last;
+                    match writer
+                        .lock()
+                        .await
+                        .write_piece(stream_id, piece, continues)
+                        .await
+                    {
+                        Ok(WriteOutcome::Written) => {}
+                        // Cancelled by the consumer, or the ring broke (the consumer is gone).
+                        Ok(WriteOutcome::Cancelled) | Err(_) => return,
+                    }
+                }
+            }
+            Some(Err(error)) => {
+                let text = protocol::error_text(&error);
+                let _ = writer.lock().await.fail_stream(stream_id, &text).await;
+                return;
+            }
+            None => {
+                let _ = writer
+                    .lock()
+                    .await
+                    .finish_stream_after(stream_id, waited)
+                    .await;
+                return;
+            }
+        }
+    }
+}
