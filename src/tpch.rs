@@ -9,7 +9,7 @@ use crate::engine::Engine;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
@@ -412,10 +412,59 @@ fn write_part(
     Ok(written)
 }
 
-/// Registers the 8 tables found in `dir` (as written by [`generate`]) on `engine`.
-pub async fn register_tables(engine: &Engine, dir: &Path) -> Result<()> {
+/// A folder of TPC-H data that lacks tables.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} has no TPC-H table {}: each table is a `<table>.parquet` file (as tpchgen-cli writes) or \
+     a `<table>/` folder of Parquet files (as `dfshm-bench gen` and DataFusion's benchmarks \
+     write)",
+    dir.display(),
+    missing.join(", ")
+)]
+pub struct MissingTables {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The tables it lacks, in [`TABLES`]'s order.
+    pub missing: Vec<&'static str>,
+}
+
+/// Where each of the 8 tables is in `dir`, in [`TABLES`]'s order: a `<table>/` folder holding
+/// Parquet files (as [`generate`] writes), or a `<table>.parquet` file (tpchgen-cli's layout).
+pub fn find_tables(dir: &Path) -> std::result::Result<Vec<(&'static str, PathBuf)>, MissingTables> {
+    let holds_parquet = |folder: &Path| {
+        std::fs::read_dir(folder).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|entry| entry.path().extension().is_some_and(|ext| ext == "parquet"))
+        })
+    };
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
     for table in TABLES {
-        engine.register_parquet(table, dir.join(table)).await?;
+        let folder = dir.join(table);
+        let file = dir.join(format!("{table}.parquet"));
+        if holds_parquet(&folder) {
+            found.push((table, folder));
+        } else if file.is_file() {
+            found.push((table, file));
+        } else {
+            missing.push(table);
+        }
+    }
+    match missing.is_empty() {
+        true => Ok(found),
+        false => Err(MissingTables {
+            dir: dir.to_path_buf(),
+            missing,
+        }),
+    }
+}
+
+/// Registers the 8 tables found in `dir` (see [`find_tables`] for the layouts) on `engine`.
+pub async fn register_tables(engine: &Engine, dir: &Path) -> Result<()> {
+    let tables = find_tables(dir).map_err(|error| DataFusionError::Plan(error.to_string()))?;
+    for (table, path) in tables {
+        engine.register_parquet(table, path).await?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@
 
 mod common;
 
+mod bench_data;
 mod cli_contract;
 mod cli_signals;
 mod faults;

@@ -2,6 +2,7 @@
 //! also writes the entry) against the median repeat (served from the cache), in one process;
 //! then stage-level reuse: q18 with its final aggregation edited, cold against after q18 ran.
 
+use crate::progress::Progress;
 use crate::{QueryList, cache_dir, generate, median_ms, parse_query_list};
 use dfshm::datafusion::error::Result as DfResult;
 use dfshm::{CancelToken, Engine, StatementOutcome, tpch};
@@ -60,8 +61,11 @@ async fn measure(
         "{:<6} {:>10} {:>10} {:>9} {:>9}",
         "query", "cold ms", "repeat ms", "speedup", "rows"
     );
+    let runs = (args.queries.0.len() as u64 * 2 + 3) * args.iterations;
+    let bar = Progress::new("cache", runs, "runs");
     let (mut cold_total, mut warm_total) = (0.0, 0.0);
     for &query in &args.queries.0 {
+        bar.set_message(format!("q{query}"));
         let sql = tpch::query(query).expect("query numbers are validated");
         let (mut cold, mut warm) = (Vec::new(), Vec::new());
         let mut rows = 0;
@@ -73,6 +77,7 @@ async fn measure(
             }
             cold.push(elapsed);
             rows = count;
+            bar.inc(1);
             let (elapsed, count, served) = timed(&engine, sql).await.map_err(|e| e.to_string())?;
             if !served || count != rows {
                 return Err(format!(
@@ -81,24 +86,26 @@ async fn measure(
                 ));
             }
             warm.push(elapsed);
+            bar.inc(1);
         }
         let (cold, warm) = (median_ms(&mut cold), median_ms(&mut warm));
         cold_total += cold;
         warm_total += warm;
-        println!(
+        bar.println(format!(
             "{:<6} {cold:>10.1} {warm:>10.3} {:>8.0}x {rows:>9}",
             format!("q{query}"),
             cold / warm
-        );
+        ));
     }
-    println!(
+    bar.println(format!(
         "{:<6} {cold_total:>10.1} {warm_total:>10.3} {:>8.0}x",
         "total",
         cold_total / warm_total
-    );
+    ));
     // Stage-level reuse: the edited q18 alone, and after q18 stored its stages.
     let q18 = tpch::query(18).expect("q18 exists");
     let (mut alone, mut after) = (Vec::new(), Vec::new());
+    bar.set_message("edited q18");
     for _ in 0..args.iterations {
         clear()?;
         alone.push(
@@ -120,7 +127,9 @@ async fn measure(
         if reused == 0 {
             return Err("the edited q18 reused no stage of q18".into());
         }
+        bar.inc(3);
     }
+    bar.finish();
     let (alone, after) = (median_ms(&mut alone), median_ms(&mut after));
     println!(
         "stage reuse: q18 with its final aggregation edited: {alone:.1} ms cold, {after:.1} ms \

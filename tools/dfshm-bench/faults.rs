@@ -7,6 +7,7 @@
 //! - **Kill to error**: a worker is killed with SIGKILL while a long query runs on it; the time
 //!   from the kill to the query's error (the pool restarts the worker before the next round).
 
+use crate::progress::Progress;
 use clap::Args;
 use dfshm::datafusion::execution::SendableRecordBatchStream;
 use dfshm::{CancelToken, Engine, tpch};
@@ -44,7 +45,7 @@ fn summary(mut times: Vec<f64>) -> String {
     format!("median {median:8.2} ms   max {max:8.2} ms")
 }
 
-async fn limit_times(engine: &Engine, rounds: usize) -> Result<Vec<f64>, String> {
+async fn limit_times(engine: &Engine, rounds: usize, bar: &Progress) -> Result<Vec<f64>, String> {
     let mut times = Vec::new();
     for round in 0..rounds + 2 {
         let start = Instant::now();
@@ -56,6 +57,7 @@ async fn limit_times(engine: &Engine, rounds: usize) -> Result<Vec<f64>, String>
         if round >= 2 {
             times.push(start.elapsed().as_secs_f64() * 1000.0);
         }
+        bar.inc(1);
     }
     Ok(times)
 }
@@ -105,11 +107,18 @@ pub async fn run(args: FaultsArgs, data: &Path) -> Result<(), String> {
         "TPC-H sf {}, {} workers, {} rounds",
         args.sf, args.workers, args.rounds
     );
-    let local = limit_times(&baseline, args.rounds).await?;
-    let remote = limit_times(&workers, args.rounds).await?;
-    println!("{LIMIT}");
-    println!("  in-process      {}", summary(local));
-    println!("  shm-{:<11} {}", args.workers, summary(remote));
+    let bar = Progress::new(
+        "faults",
+        2 * (args.rounds as u64 + 2) + 2 * args.rounds as u64,
+        "runs",
+    );
+    bar.set_message("LIMIT 10");
+    let local = limit_times(&baseline, args.rounds, &bar).await?;
+    let remote = limit_times(&workers, args.rounds, &bar).await?;
+    bar.set_message("cancel");
+    bar.println(LIMIT);
+    bar.println(format!("  in-process      {}", summary(local)));
+    bar.println(format!("  shm-{:<11} {}", args.workers, summary(remote)));
 
     let (mut to_error, mut to_unmapped) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds {
@@ -130,12 +139,20 @@ pub async fn run(args: FaultsArgs, data: &Path) -> Result<(), String> {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         to_unmapped.push(start.elapsed().as_secs_f64() * 1000.0);
+        bar.inc(1);
     }
-    println!("cancel of a running query (token fired from this thread)");
-    println!("  until its stream ends      {}", summary(to_error));
-    println!("  until no ring is mapped    {}", summary(to_unmapped));
+    bar.println("cancel of a running query (token fired from this thread)");
+    bar.println(format!(
+        "  until its stream ends      {}",
+        summary(to_error)
+    ));
+    bar.println(format!(
+        "  until no ring is mapped    {}",
+        summary(to_unmapped)
+    ));
 
     let mut kill_to_error = Vec::new();
+    bar.set_message("kill");
     for round in 0..args.rounds {
         let token = CancelToken::new();
         let mut stream = started(&workers, &token).await?;
@@ -156,7 +173,9 @@ pub async fn run(args: FaultsArgs, data: &Path) -> Result<(), String> {
             return Err(format!("the error does not name the worker: {error}"));
         }
         drop(stream);
+        bar.inc(1);
     }
+    bar.finish();
     println!("SIGKILL of a worker during a query");
     println!("  until the query's error    {}", summary(kill_to_error));
     Ok(())

@@ -7,13 +7,15 @@
 mod cache;
 mod faults;
 mod memory;
+mod progress;
+mod report;
 mod ring;
 mod setup;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use dfshm::datafusion::error::Result as DfResult;
 use dfshm::{Engine, StatementOutcome, Transport, tpch};
-use indicatif::{ProgressBar, ProgressStyle};
+use progress::Progress;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,6 +52,13 @@ enum Command {
     Cache(cache::CacheArgs),
     /// Measure the peak memory of a host reading lineitem slower than the workers produce it.
     Memory(memory::MemoryArgs),
+    /// Print the per-query ratios of two `tpch --json` files (B against A), mode by mode.
+    Compare {
+        /// The first result file (the baseline).
+        a: PathBuf,
+        /// The second result file.
+        b: PathBuf,
+    },
     /// One measured run of `memory` (started by it; not for direct use).
     #[command(hide = true)]
     MemoryPeer(memory::PeerArgs),
@@ -66,7 +75,8 @@ struct TpchArgs {
     /// Scale factor; the data is generated into the cache folder on first use.
     #[arg(long, default_value_t = 0.1, conflicts_with = "data")]
     sf: f64,
-    /// Folder of existing TPC-H Parquet data (as written by `gen`) instead of --sf.
+    /// Folder of existing TPC-H Parquet data instead of --sf: `<table>.parquet` files
+    /// (tpchgen-cli) or `<table>/` folders of Parquet files (`gen`, DataFusion's benchmarks).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Comma-separated worker counts to run; 0 is in-process DataFusion, the baseline.
@@ -92,7 +102,8 @@ struct TpchArgs {
     /// Partitions per plan node [default: the number of cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     target_partitions: Option<u64>,
-    /// Also write the medians as JSON: {"modes": {MODE: {"q1": median_ms, ...}}}.
+    /// Also write the results as JSON: {"modes": {MODE: {"q1": median_ms, ...}}, "rows": ...,
+    /// "machine": ..., "git": ..., "settings": ...} (see `compare`).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 }
@@ -156,6 +167,7 @@ fn main() -> ExitCode {
             let dir = cache_dir(args.sf);
             generate(args.sf, &dir).and_then(|()| memory::run(args, &dir))
         }
+        Command::Compare { a, b } => report::compare(&a, &b),
         Command::MemoryPeer(args) => block_on(memory::peer(args)),
         Command::RingPeer { socket } => {
             dfshm::testing::ring_bench::run_peer(&socket).map_err(|error| error.to_string())
@@ -189,17 +201,14 @@ fn cache_dir(sf: f64) -> PathBuf {
 
 /// Generates (or finds) TPC-H data at `sf` in `dir`, with a progress bar.
 fn generate(sf: f64, dir: &Path) -> Result<(), String> {
-    let bar = ProgressBar::new(tpch::estimated_rows(sf));
-    bar.set_style(
-        ProgressStyle::with_template(
-            "generating TPC-H sf={msg} {wide_bar} {human_pos}/~{human_len} rows ({eta})",
-        )
-        .expect("static template is valid"),
+    let bar = Progress::new(
+        &format!("generating TPC-H sf={sf}"),
+        tpch::estimated_rows(sf),
+        "rows (estimated)",
     );
-    bar.set_message(sf.to_string());
     let started = Instant::now();
     let report = tpch::generate(sf, dir, &|rows| bar.inc(rows)).map_err(|e| e.to_string())?;
-    bar.finish_and_clear();
+    bar.finish();
     let total: u64 = report.manifest.rows.iter().sum();
     if report.generated {
         eprintln!(
@@ -242,13 +251,7 @@ struct ModeResult {
 async fn run_tpch(args: TpchArgs) -> Result<(), String> {
     let data = match &args.data {
         Some(dir) => {
-            if tpch::read_manifest(dir).is_none() {
-                return Err(format!(
-                    "{} holds no TPC-H data written by `dfshm-bench gen` ({} missing)",
-                    dir.display(),
-                    tpch::MANIFEST_FILE
-                ));
-            }
+            tpch::find_tables(dir).map_err(|error| error.to_string())?;
             dir.clone()
         }
         None => {
@@ -286,11 +289,7 @@ async fn run_tpch(args: TpchArgs) -> Result<(), String> {
         }
     }
     let steps = (modes.len() * args.queries.0.len()) as u64 * args.iterations;
-    let bar = ProgressBar::new(steps);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>16} {wide_bar} {pos}/{len} runs")
-            .expect("static template is valid"),
-    );
+    let bar = Progress::new("tpch", steps, "runs");
     let mut results: Vec<(String, ModeResult)> = Vec::new();
     for &mode in &modes {
         let name = mode.name();
@@ -329,10 +328,19 @@ async fn run_tpch(args: TpchArgs) -> Result<(), String> {
         }
         results.push((name, result));
     }
-    bar.finish_and_clear();
+    bar.finish();
     print_report(&args.queries.0, &results);
     if let Some(path) = &args.json {
-        write_json(path, &results)?;
+        let settings = serde_json::json!({
+            "sf": args.data.is_none().then_some(args.sf),
+            "data": args.data.as_ref().map(|dir| dir.display().to_string()),
+            "queries": args.queries.0,
+            "iterations": args.iterations,
+            "target_partitions": args.target_partitions,
+            "worker_threads": args.worker_threads,
+            "modes": results.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>(),
+        });
+        report::write_json(path, &results, settings)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
@@ -410,23 +418,6 @@ fn print_report(queries: &[usize], results: &[(String, ModeResult)]) {
     for mismatch in &mismatches {
         eprintln!("warning: row counts differ: {mismatch}");
     }
-}
-
-fn write_json(path: &Path, results: &[(String, ModeResult)]) -> Result<(), String> {
-    let modes: serde_json::Map<String, serde_json::Value> = results
-        .iter()
-        .map(|(name, result)| {
-            let queries: serde_json::Map<String, serde_json::Value> = result
-                .median_ms
-                .iter()
-                .map(|(query, ms)| (format!("q{query}"), serde_json::json!(ms)))
-                .collect();
-            (name.clone(), serde_json::Value::Object(queries))
-        })
-        .collect();
-    let document = serde_json::json!({ "modes": modes });
-    let text = serde_json::to_string_pretty(&document).expect("JSON values serialize");
-    std::fs::write(path, text + "\n").map_err(|error| format!("{}: {error}", path.display()))
 }
 
 #[cfg(test)]

@@ -105,147 +105,76 @@ fn timestamp_of(fields: &Fields) -> Timestamp {
     timestamp
 }
 
+/// A kind whose value is one count, gauge or time with no name of its own.
+macro_rules! unnamed {
+    ($tag:literal, $variant:ident, $of:ident) => {
+        Kind {
+            tag: $tag,
+            named: false,
+            numbers: 1,
+            read: |v| match v {
+                MetricValue::$variant(m) => Fields::unnamed([m.value(), 0, 0]),
+                _ => None,
+            },
+            build: |f| MetricValue::$variant($of(f.number(0))),
+        }
+    };
+}
+
+/// A kind whose value is one named count, gauge or time (in field `$field`).
+macro_rules! named {
+    ($tag:literal, $variant:ident, $field:ident, $of:ident) => {
+        Kind {
+            tag: $tag,
+            named: true,
+            numbers: 1,
+            read: |v| match v {
+                MetricValue::$variant { name, $field } => {
+                    Fields::named(name.clone(), [$field.value(), 0, 0])
+                }
+                _ => None,
+            },
+            build: |f| MetricValue::$variant {
+                $field: $of(f.number(0)),
+                name: f.name,
+            },
+        }
+    };
+}
+
+/// A kind of custom value with one number (its `value()`), made again by `$make`.
+macro_rules! custom_one {
+    ($tag:literal, $type:ty, $make:expr) => {
+        Kind {
+            tag: $tag,
+            named: true,
+            numbers: 1,
+            read: |v| {
+                custom::<$type>(v).and_then(|(n, m)| Fields::named(n.clone(), [m.value(), 0, 0]))
+            },
+            build: |f| {
+                let number = f.number(0);
+                custom_value(f.name, $make(number))
+            },
+        }
+    };
+}
+
 /// One row per kind; tags never change meaning (both ends are the same build, but a stale
 /// worker must fail to decode, not decode wrongly).
 const KINDS: &[Kind] = &[
-    Kind {
-        tag: 1,
-        named: false,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::OutputRows(c) => Fields::unnamed([c.value(), 0, 0]),
-            _ => None,
-        },
-        build: |f| MetricValue::OutputRows(count_of(f.number(0))),
-    },
-    Kind {
-        tag: 2,
-        named: false,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::ElapsedCompute(t) => Fields::unnamed([t.value(), 0, 0]),
-            _ => None,
-        },
-        build: |f| MetricValue::ElapsedCompute(time_of(f.number(0))),
-    },
-    Kind {
-        tag: 3,
-        named: false,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::SpillCount(c) => Fields::unnamed([c.value(), 0, 0]),
-            _ => None,
-        },
-        build: |f| MetricValue::SpillCount(count_of(f.number(0))),
-    },
-    Kind {
-        tag: 4,
-        named: false,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::SpilledBytes(c) => Fields::unnamed([c.value(), 0, 0]),
-            _ => None,
-        },
-        build: |f| MetricValue::SpilledBytes(count_of(f.number(0))),
-    },
-    Kind {
-        tag: 5,
-        named: false,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::OutputBytes(c) => Fields::unnamed([c.value(), 0, 0]),
-            _ => None,
-        },
-        build: |f| MetricValue::OutputBytes(count_of(f.number(0))),
-    },
-    Kind {
-        tag: 6,
-        named: false,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::OutputBatches(c) => Fields::unnamed([c.value(), 0, 0]),
-            _ => None,
-        },
-        build: |f| MetricValue::OutputBatches(count_of(f.number(0))),
-    },
-    Kind {
-        tag: 7,
-        named: false,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::SpilledRows(c) => Fields::unnamed([c.value(), 0, 0]),
-            _ => None,
-        },
-        build: |f| MetricValue::SpilledRows(count_of(f.number(0))),
-    },
-    Kind {
-        tag: 8,
-        named: false,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::CurrentMemoryUsage(g) => Fields::unnamed([g.value(), 0, 0]),
-            _ => None,
-        },
-        build: |f| MetricValue::CurrentMemoryUsage(gauge_of(f.number(0))),
-    },
-    Kind {
-        tag: 9,
-        named: true,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::Count { name, count } => {
-                Fields::named(name.clone(), [count.value(), 0, 0])
-            }
-            _ => None,
-        },
-        build: |f| MetricValue::Count {
-            count: count_of(f.number(0)),
-            name: f.name,
-        },
-    },
-    Kind {
-        tag: 10,
-        named: true,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::Gauge { name, gauge } => {
-                Fields::named(name.clone(), [gauge.value(), 0, 0])
-            }
-            _ => None,
-        },
-        build: |f| MetricValue::Gauge {
-            gauge: gauge_of(f.number(0)),
-            name: f.name,
-        },
-    },
-    Kind {
-        tag: 11,
-        named: true,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::PeakMemoryUsage { name, gauge } => {
-                Fields::named(name.clone(), [gauge.value(), 0, 0])
-            }
-            _ => None,
-        },
-        build: |f| MetricValue::PeakMemoryUsage {
-            gauge: gauge_of(f.number(0)),
-            name: f.name,
-        },
-    },
-    Kind {
-        tag: 12,
-        named: true,
-        numbers: 1,
-        read: |v| match v {
-            MetricValue::Time { name, time } => Fields::named(name.clone(), [time.value(), 0, 0]),
-            _ => None,
-        },
-        build: |f| MetricValue::Time {
-            time: time_of(f.number(0)),
-            name: f.name,
-        },
-    },
+    unnamed!(1, OutputRows, count_of),
+    unnamed!(2, ElapsedCompute, time_of),
+    unnamed!(3, SpillCount, count_of),
+    unnamed!(4, SpilledBytes, count_of),
+    unnamed!(5, OutputBytes, count_of),
+    unnamed!(6, OutputBatches, count_of),
+    unnamed!(7, SpilledRows, count_of),
+    unnamed!(8, CurrentMemoryUsage, gauge_of),
+    named!(9, Count, count, count_of),
+    named!(10, Gauge, gauge, gauge_of),
+    named!(11, PeakMemoryUsage, gauge, gauge_of),
+    named!(12, Time, time, time_of),
     Kind {
         tag: 13,
         named: false,
@@ -309,46 +238,10 @@ const KINDS: &[Kind] = &[
             }
         },
     },
-    Kind {
-        tag: 17,
-        named: true,
-        numbers: 1,
-        read: |v| {
-            custom::<BytesCounterMetric>(v)
-                .and_then(|(n, m)| Fields::named(n.clone(), [m.value(), 0, 0]))
-        },
-        build: |f| custom_value(f.name.clone(), BytesCounterMetric::from_value(f.number(0))),
-    },
-    Kind {
-        tag: 18,
-        named: true,
-        numbers: 1,
-        read: |v| {
-            custom::<MaxGaugeMetric>(v)
-                .and_then(|(n, m)| Fields::named(n.clone(), [m.value(), 0, 0]))
-        },
-        build: |f| custom_value(f.name.clone(), MaxGaugeMetric::from_value(f.number(0))),
-    },
-    Kind {
-        tag: 19,
-        named: true,
-        numbers: 1,
-        read: |v| {
-            custom::<MinLatencyMetric>(v)
-                .and_then(|(n, m)| Fields::named(n.clone(), [m.value(), 0, 0]))
-        },
-        build: |f| custom_value(f.name.clone(), MinLatencyMetric::from_nanos(f.number(0))),
-    },
-    Kind {
-        tag: 20,
-        named: true,
-        numbers: 1,
-        read: |v| {
-            custom::<MaxLatencyMetric>(v)
-                .and_then(|(n, m)| Fields::named(n.clone(), [m.value(), 0, 0]))
-        },
-        build: |f| custom_value(f.name.clone(), MaxLatencyMetric::from_nanos(f.number(0))),
-    },
+    custom_one!(17, BytesCounterMetric, BytesCounterMetric::from_value),
+    custom_one!(18, MaxGaugeMetric, MaxGaugeMetric::from_value),
+    custom_one!(19, MinLatencyMetric, MinLatencyMetric::from_nanos),
+    custom_one!(20, MaxLatencyMetric, MaxLatencyMetric::from_nanos),
     Kind {
         tag: 21,
         named: true,
@@ -359,19 +252,10 @@ const KINDS: &[Kind] = &[
         },
         build: |f| {
             let value = AvgLatencyMetric::from_raw(f.number(0), f.number(1));
-            custom_value(f.name.clone(), value)
+            custom_value(f.name, value)
         },
     },
-    Kind {
-        tag: 22,
-        named: true,
-        numbers: 1,
-        read: |v| {
-            custom::<FirstLatencyMetric>(v)
-                .and_then(|(n, m)| Fields::named(n.clone(), [m.value(), 0, 0]))
-        },
-        build: |f| custom_value(f.name.clone(), FirstLatencyMetric::from_nanos(f.number(0))),
-    },
+    custom_one!(22, FirstLatencyMetric, FirstLatencyMetric::from_nanos),
 ];
 
 /// Encodes the metrics of `set` that [`KINDS`] knows.
@@ -544,6 +428,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(metrics[4].value().as_usize(), 100);
+    }
+
+    #[test]
+    fn every_kind_reads_back_what_it_builds_and_no_other_kind_claims_it() {
+        for kind in KINDS {
+            // Valid for every kind: a set timestamp 1 s after the epoch, small counts.
+            let numbers = [1, 1_000_000_007, 3];
+            let name = Cow::Borrowed(if kind.named { "m" } else { "" });
+            let value = (kind.build)(Fields {
+                name: name.clone(),
+                numbers,
+            });
+            let read = (kind.read)(&value).unwrap_or_else(|| panic!("tag {}", kind.tag));
+            let used = kind.numbers;
+            assert_eq!(read.numbers[..used], numbers[..used], "tag {}", kind.tag);
+            assert_eq!(read.name, name, "tag {}", kind.tag);
+            let first = KINDS.iter().find(|other| (other.read)(&value).is_some());
+            assert_eq!(first.map(|other| other.tag), Some(kind.tag));
+        }
     }
 
     #[test]

@@ -1,0 +1,170 @@
+//! `dfshm-bench tpch --data` on TPC-H data in other tools' layouts: tpchgen-cli's one
+//! `<table>.parquet` file per table (written here from dfshm's own generator), in-process and on
+//! worker processes; a folder lacking a table is refused naming it; the `--json` file's schema and
+//! `compare` on it.
+
+use crate::common::{self, binary, scratch, tpch_data};
+use dfshm::tpch;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `dfshm-bench` with `args`, killing it if it outlives a generous watchdog deadline.
+fn bench(args: &[&str]) -> Output {
+    let mut child = Command::new(binary("dfshm-bench"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dfshm-bench");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while child.try_wait().expect("poll dfshm-bench").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("dfshm-bench {args:?} ran past its watchdog deadline");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+        .wait_with_output()
+        .expect("collect dfshm-bench's output")
+}
+
+/// The test data laid out as tpchgen-cli writes it: `dir/<table>.parquet`.
+fn tpchgen_cli_layout(dir: &Path) {
+    for table in tpch::TABLES {
+        let files: Vec<_> = std::fs::read_dir(tpch_data().join(table))
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "parquet"))
+            .collect();
+        assert_eq!(
+            files.len(),
+            1,
+            "{table} is one file at the test scale factor"
+        );
+        std::fs::copy(&files[0], dir.join(format!("{table}.parquet"))).unwrap();
+    }
+}
+
+/// The row count the report gives for query `q` (the last column of its line).
+fn reported_rows(stdout: &str, query: &str) -> Option<usize> {
+    stdout
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(query))
+        .and_then(|line| line.split_whitespace().last())
+        .and_then(|rows| rows.parse().ok())
+}
+
+#[test]
+fn tpch_data_in_tpchgen_clis_layout_is_read_in_process_and_on_workers() {
+    let _turn = common::beside_others();
+    let dir = scratch();
+    tpchgen_cli_layout(dir.path());
+    let data = dir.path().to_str().unwrap();
+    let json = dir.path().join("results.json");
+    let json = json.to_str().unwrap();
+    let args = [
+        "tpch",
+        "--data",
+        data,
+        "--queries",
+        "1,6",
+        "--iterations",
+        "1",
+    ];
+    let output = bench(&[&args[..], &["--workers", "0,2", "--json", json]].concat());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    // TPC-H q1 groups by the 4 (return flag, line status) pairs; q6 is one sum.
+    assert_eq!(reported_rows(&stdout, "q1"), Some(4), "{stdout}");
+    assert_eq!(reported_rows(&stdout, "q6"), Some(1), "{stdout}");
+    assert!(!stderr.contains("row counts differ"), "{stderr}");
+
+    // The result file: medians and rows per mode, and what makes two files comparable.
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    for mode in ["in-process", "shm-2"] {
+        assert!(
+            document["modes"][mode]["q1"].as_f64().unwrap() > 0.0,
+            "{document}"
+        );
+        assert_eq!(document["rows"][mode]["q1"], 4, "{document}");
+    }
+    assert!(
+        document["machine"]["cores"].as_u64().unwrap() >= 1,
+        "{document}"
+    );
+    assert!(
+        document["machine"]["memory_bytes"].as_u64().unwrap() > 0,
+        "{document}"
+    );
+    assert!(document["machine"]["kernel"].is_string(), "{document}");
+    assert!(document["git"].is_null() || document["git"]["commit"].is_string());
+    assert_eq!(document["settings"]["iterations"], 1, "{document}");
+    assert_eq!(document["settings"]["queries"], serde_json::json!([1, 6]));
+    assert_eq!(document["settings"]["data"], data, "{document}");
+
+    // A file compared with itself: every ratio is 1.
+    let output = bench(&["compare", json, json]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    for mode in ["in-process", "shm-2"] {
+        for query in ["q1", "q6", "total"] {
+            let line = stdout
+                .lines()
+                .find(|line| line.split_whitespace().take(2).eq([mode, query]))
+                .unwrap_or_else(|| panic!("no {mode} {query} line: {stdout}"));
+            assert!(line.ends_with("1.00x"), "{line}");
+        }
+    }
+}
+
+#[test]
+fn compare_refuses_files_that_are_not_results() {
+    let _turn = common::beside_others();
+    let dir = scratch();
+    let not_results = dir.path().join("other.json");
+    std::fs::write(&not_results, "{\"rows\": 3}").unwrap();
+    let path = not_results.to_str().unwrap();
+    let output = bench(&["compare", path, path]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("has no \"modes\" object"), "{stderr}");
+}
+
+#[test]
+fn a_data_folder_lacking_a_table_is_refused_naming_it() {
+    let _turn = common::beside_others();
+    let dir = scratch();
+    tpchgen_cli_layout(dir.path());
+    std::fs::remove_file(dir.path().join("nation.parquet")).unwrap();
+    // A folder without Parquet files in it is no table either.
+    std::fs::remove_file(dir.path().join("region.parquet")).unwrap();
+    std::fs::create_dir(dir.path().join("region")).unwrap();
+    let data = dir.path().to_str().unwrap();
+    let output = bench(&[
+        "tpch",
+        "--data",
+        data,
+        "--queries",
+        "6",
+        "--iterations",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("has no TPC-H table region, nation"),
+        "the error names the missing tables: {stderr}"
+    );
+    assert!(
+        stderr.contains("<table>.parquet"),
+        "and the layouts: {stderr}"
+    );
+}
