@@ -665,12 +665,7 @@ fn has_shape(entry: &Entry, plan: &Arc<dyn ExecutionPlan>) -> bool {
 /// Whether a sub-plan does enough work to be worth storing: a join, an aggregation, a sort or a
 /// window. A scan with filters and projections is read as fast from its own files.
 fn worth_keeping(plan: &dyn ExecutionPlan) -> bool {
-    let works = plan.is::<HashJoinExec>()
-        || plan.is::<SortMergeJoinExec>()
-        || plan.is::<NestedLoopJoinExec>()
-        || plan.is::<CrossJoinExec>()
-        || plan.is::<SymmetricHashJoinExec>()
-        || plan.is::<PiecewiseMergeJoinExec>()
+    let works = is_join(plan)
         || plan.is::<AggregateExec>()
         || plan.is::<SortExec>()
         || plan.is::<PartialSortExec>()
@@ -689,13 +684,17 @@ fn worth_keeping(plan: &dyn ExecutionPlan) -> bool {
 /// with several inputs but DataFusion's joins and unions, whose every input runs in every task.
 /// (datafusion-distributed's `ChildrenIsolatorUnionExec` is one; version 4 does not export it.)
 fn may_split_tasks(plan: &dyn ExecutionPlan) -> bool {
-    let every_input_in_every_task = plan.is::<HashJoinExec>()
+    let every_input_in_every_task =
+        is_join(plan) || plan.is::<UnionExec>() || plan.is::<InterleaveExec>();
+    plan.children().len() > 1 && !every_input_in_every_task
+}
+
+/// Whether `plan` is one of DataFusion's joins.
+fn is_join(plan: &dyn ExecutionPlan) -> bool {
+    plan.is::<HashJoinExec>()
         || plan.is::<SortMergeJoinExec>()
         || plan.is::<NestedLoopJoinExec>()
         || plan.is::<CrossJoinExec>()
         || plan.is::<SymmetricHashJoinExec>()
         || plan.is::<PiecewiseMergeJoinExec>()
-        || plan.is::<UnionExec>()
-        || plan.is::<InterleaveExec>();
-    plan.children().len() > 1 && !every_input_in_every_task
 }

@@ -16,7 +16,7 @@
 //! Coalesce is routed by producer-task group, never by partition number alone: the same
 //! partition number of two producer tasks lands in two places.
 
-use datafusion_distributed::ProducerHead;
+use datafusion_distributed::{DistributedTaskContext, ProducerHead};
 
 /// A network boundary, with what routing across it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,13 +112,6 @@ impl Crossing {
     }
 }
 
-/// A task of a stage: its index and its stage's task count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TaskPlace {
-    pub(crate) index: usize,
-    pub(crate) count: usize,
-}
-
 /// Where each partition of an execute-task call goes on the caller's ring: partitions `range`
 /// of task `producer`, called for by task `consumer` across a boundary of kind `crossing`.
 /// Returns each partition's stream on the ring, in `range`'s order: its place among the
@@ -129,8 +122,8 @@ pub(crate) struct TaskPlace {
 /// then disagree, and rows would reach the wrong task.
 pub(crate) fn place_partitions(
     crossing: Crossing,
-    producer: TaskPlace,
-    consumer: TaskPlace,
+    producer: DistributedTaskContext,
+    consumer: DistributedTaskContext,
     range: std::ops::Range<usize>,
 ) -> Result<Vec<u32>, String> {
     if range.is_empty() {
@@ -144,27 +137,27 @@ pub(crate) fn place_partitions(
             partitions_per_consumer_task: range.len(),
         },
         Crossing::Coalesce if range.start == 0 => Boundary::Coalesce {
-            producer_tasks: producer.count,
-            consumer_tasks: consumer.count,
+            producer_tasks: producer.task_count,
+            consumer_tasks: consumer.task_count,
             partitions_per_producer_task: range.end,
         },
         Crossing::Coalesce => {
             return Err(format!(
                 "a coalescing consumer asked for partitions {range:?} of task {}; it reads \
                  whole producer tasks",
-                producer.index
+                producer.task_index
             ));
         }
     };
     let mut places = Vec::with_capacity(range.len());
     for partition in range.clone() {
-        match route_partition(boundary, producer.index, partition) {
-            Some((task, place)) if task == consumer.index => places.push(place),
+        match route_partition(boundary, producer.task_index, partition) {
+            Some((task, place)) if task == consumer.task_index => places.push(place),
             routed => {
                 return Err(format!(
                     "partition {partition} of task {} routes to {routed:?} (consumer task, its \
                      partition) across {boundary:?}, but consumer task {} of {} asked for it",
-                    producer.index, consumer.index, consumer.count
+                    producer.task_index, consumer.task_index, consumer.task_count
                 ));
             }
         }
@@ -179,7 +172,7 @@ pub(crate) fn place_partitions(
                 return Err(format!(
                     "partitions {range:?} of task {} do not fill one place each among consumer \
                      task {}'s partitions ({places:?})",
-                    producer.index, consumer.index
+                    producer.task_index, consumer.task_index
                 ));
             }
         }

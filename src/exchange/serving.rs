@@ -14,7 +14,7 @@
 use super::credit::ProducerCredit;
 use super::framing::{RingWriter, WriteOutcome};
 use super::protocol::{self, ConsumerMessage, Reply, Request};
-use super::routing::{Crossing, TaskPlace, place_partitions};
+use super::routing::{Crossing, place_partitions};
 use crate::ring::RingParts;
 use crate::shm::PeerProcess;
 use datafusion::common::{DataFusionError, Result};
@@ -139,7 +139,7 @@ async fn execute_task(
     worker: Worker,
     mut socket: UnixStream,
     request: ExecuteTaskRequest,
-    consumer: TaskPlace,
+    consumer: DistributedTaskContext,
     window: u64,
     fds: Vec<OwnedFd>,
 ) -> std::io::Result<()> {
@@ -156,11 +156,7 @@ async fn execute_task(
         .execute_task(request)
         .await
         .and_then(|(streams, task_ctx)| {
-            let producer = DistributedTaskContext::from_ctx(&task_ctx);
-            let producer = TaskPlace {
-                index: producer.task_index,
-                count: producer.task_count,
-            };
+            let producer = *DistributedTaskContext::from_ctx(&task_ctx);
             let places = place_partitions(crossing, producer, consumer, range)
                 .map_err(DataFusionError::Internal)?;
             Ok(in_their_places(streams, &places))

@@ -12,7 +12,6 @@
 //! a [`Request`]; it may carry file descriptors (the ring of an execute-task call) with its first
 //! byte.
 
-use super::routing::TaskPlace;
 use datafusion::common::DataFusionError;
 use datafusion::execution::TaskContext;
 use datafusion_distributed::{
@@ -142,13 +141,13 @@ pub(crate) struct PlanCall {
 
 /// An `execute_task` call: partitions `start..end` of a task for the consumer task `consumer`,
 /// each within `window` bytes of credit until the consumer grants more.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TaskCall {
     pub(crate) task_key: TaskKey,
     pub(crate) start: usize,
     pub(crate) end: usize,
     pub(crate) head: Head,
-    pub(crate) consumer: TaskPlace,
+    pub(crate) consumer: DistributedTaskContext,
     pub(crate) window: u64,
 }
 
@@ -217,23 +216,22 @@ impl TaskCall {
         window: u64,
         task_ctx: &Arc<TaskContext>,
     ) -> Result<TaskCall, DataFusionError> {
-        let consumer = DistributedTaskContext::from_ctx(task_ctx);
+        let consumer = *DistributedTaskContext::from_ctx(task_ctx);
         Ok(TaskCall {
             task_key: request.task_key,
             start: request.target_partition_start,
             end: request.target_partition_end,
             head: Head::of_producer(request.producer_head, task_ctx)?,
-            consumer: TaskPlace {
-                index: consumer.task_index,
-                count: consumer.task_count,
-            },
+            consumer,
             window,
         })
     }
 
     /// The request this call stands for, as datafusion-distributed's worker takes it (the
     /// partitioning still encoded), the consumer task, and each partition's first window.
-    pub(crate) fn into_execute_task_request(self) -> (ExecuteTaskRequest, TaskPlace, u64) {
+    pub(crate) fn into_execute_task_request(
+        self,
+    ) -> (ExecuteTaskRequest, DistributedTaskContext, u64) {
         let request = ExecuteTaskRequest {
             task_key: self.task_key,
             target_partition_start: self.start,
@@ -413,8 +411,8 @@ impl Request {
                 e.task_key(&call.task_key);
                 e.usize(call.start);
                 e.usize(call.end);
-                e.usize(call.consumer.index);
-                e.usize(call.consumer.count);
+                e.usize(call.consumer.task_index);
+                e.usize(call.consumer.task_count);
                 e.u64(call.window);
                 match &call.head {
                     Head::None => e.u8(0),
@@ -455,9 +453,9 @@ impl Request {
                 let task_key = d.task_key()?;
                 let start = d.usize()?;
                 let end = d.usize()?;
-                let consumer = TaskPlace {
-                    index: d.usize()?,
-                    count: d.usize()?,
+                let consumer = DistributedTaskContext {
+                    task_index: d.usize()?,
+                    task_count: d.usize()?,
                 };
                 let window = d.u64()?;
                 let head = match d.u8()? {

@@ -38,7 +38,10 @@ fn requests_round_trip() {
             start: 4,
             end: 8,
             head,
-            consumer: TaskPlace { index: 1, count: 3 },
+            consumer: DistributedTaskContext {
+                task_index: 1,
+                task_count: 3,
+            },
             window: 65536,
         };
         match Request::decode(&Request::ExecuteTask(call.clone()).encode()).unwrap() {
@@ -55,7 +58,10 @@ fn a_backwards_partition_range_is_refused() {
         start: 8,
         end: 4,
         head: Head::None,
-        consumer: TaskPlace { index: 0, count: 1 },
+        consumer: DistributedTaskContext {
+            task_index: 0,
+            task_count: 1,
+        },
         window: 1,
     });
     assert!(Request::decode(&request.encode()).is_err());

@@ -201,7 +201,10 @@ async fn route_partition_matches_the_requests_of_real_planned_queries() {
 
 #[test]
 fn a_call_is_placed_on_its_callers_ring_and_a_mismatch_is_refused() {
-    let task = |index, count| TaskPlace { index, count };
+    let task = |task_index, task_count| DistributedTaskContext {
+        task_index,
+        task_count,
+    };
     // Consumer task 2 of 3 reading partitions 6..9 of a shuffle: streams 0, 1, 2 of its ring.
     let shuffle = place_partitions(Crossing::Shuffle, task(1, 4), task(2, 3), 6..9);
     assert_eq!(shuffle, Ok(vec![0, 1, 2]));
