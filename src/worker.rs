@@ -182,6 +182,19 @@ impl WorkerSessionBuilder for WorkerSessions {
     }
 }
 
+/// How the line a panicking worker writes first on stderr starts (then its slot, "panicked",
+/// where and the message).
+const PANIC_SUMMARY: &str = "dfshm worker ";
+
+/// Whether a line of a worker's stderr is its panic summary.
+pub(crate) fn is_panic_summary(line: &str) -> bool {
+    line.strip_prefix(PANIC_SUMMARY).is_some_and(|rest| {
+        rest.split_once(' ').is_some_and(|(slot, after)| {
+            slot.parse::<usize>().is_ok() && after.starts_with("panicked")
+        })
+    })
+}
+
 /// Runs a worker on `listener` until its coordinator exits (or the listener fails).
 ///
 /// A panic anywhere in the worker aborts the process: its tasks' state (task maps, locks,
@@ -191,8 +204,8 @@ pub fn run(listener: StdUnixListener, options: WorkerOptions) -> std::io::Result
     let report = std::panic::take_hook();
     let slot = options.slot;
     std::panic::set_hook(Box::new(move |info| {
-        report(info);
-        // Last, so that it ends the stderr lines the coordinator quotes in its error.
+        // First, before a backtrace that may take long to print: the coordinator keeps this
+        // line (see `is_panic_summary`) and quotes it in its error.
         let message = info
             .payload()
             .downcast_ref::<&str>()
@@ -204,9 +217,10 @@ pub fn run(listener: StdUnixListener, options: WorkerOptions) -> std::io::Result
             .map(|at| format!(" at {}:{}", at.file(), at.line()))
             .unwrap_or_default();
         eprintln!(
-            "dfshm worker {slot} panicked{place}: {message}; it exits and the coordinator \
+            "{PANIC_SUMMARY}{slot} panicked{place}: {message}; it exits and the coordinator \
              starts a new one"
         );
+        report(info);
         std::process::abort();
     }));
     if let Some(pid) = options.coordinator_pid {
@@ -281,5 +295,23 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
                 log::debug!("worker {slot}: a connection ended with: {error}");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_panic_summary_is_told_from_other_stderr_lines() {
+        assert!(is_panic_summary(
+            "dfshm worker 3 panicked at src/x.rs:5: boom; it exits and the coordinator starts a \
+             new one"
+        ));
+        assert!(!is_panic_summary(
+            "thread 'dfshm-worker' (17) panicked at src/x.rs:5:17:"
+        ));
+        assert!(!is_panic_summary("dfshm worker x panicked"));
+        assert!(!is_panic_summary("dfshm worker 3 started"));
     }
 }

@@ -54,15 +54,18 @@ struct Slot {
     last_words: Arc<LastWords>,
 }
 
-/// The tail of a worker's stderr, kept for its obituary.
+/// The tail of a worker's stderr, kept for its obituary, and the summary of its first panic.
 #[derive(Debug, Default)]
 struct LastWords {
     lines: Mutex<std::collections::VecDeque<String>>,
+    /// Kept apart from the tail: a backtrace, or a second thread panicking meanwhile, would push
+    /// it out of the last lines.
+    panic: Mutex<Option<String>>,
     /// Set once the worker's stderr reached its end (it exited).
     ended: std::sync::atomic::AtomicBool,
 }
 
-/// Lines of stderr an obituary quotes at most (a panicking worker's summary is its last line).
+/// Lines of stderr an obituary quotes besides a panic's summary.
 const LAST_WORDS: usize = 3;
 
 impl LastWords {
@@ -75,6 +78,9 @@ impl LastWords {
                 for line in std::io::BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
                     eprintln!("{line}");
+                    if crate::worker::is_panic_summary(&line) {
+                        self.panic.lock().get_or_insert_with(|| line.clone());
+                    }
                     let mut lines = self.lines.lock();
                     if lines.len() == LAST_WORDS {
                         lines.pop_front();
@@ -88,7 +94,8 @@ impl LastWords {
         }
     }
 
-    /// The kept lines, once the stream ended or `patience` passed.
+    /// The panic summary, if any, then the other kept lines, once the stream ended or
+    /// `patience` passed.
     fn quote(&self, patience: Duration) -> Vec<String> {
         let deadline = std::time::Instant::now() + patience;
         // Acquire pairs with the Release store at the end of `listen`: every line is in.
@@ -97,7 +104,10 @@ impl LastWords {
         {
             std::thread::sleep(Duration::from_millis(5));
         }
-        self.lines.lock().iter().cloned().collect()
+        let panic = self.panic.lock().clone();
+        let rest = self.lines.lock();
+        let rest = rest.iter().filter(|line| Some(*line) != panic.as_ref());
+        panic.iter().chain(rest).cloned().collect()
     }
 }
 
