@@ -434,6 +434,24 @@ impl Engine {
         &self.ctx
     }
 
+    /// A new session on this engine, as a connection of a database server has: its settings
+    /// start as this session's are now and are its own from then on (a `SET` changes only it),
+    /// while tables, views and schemas are shared (one catalog), and so are the worker processes,
+    /// the result cache and the memory pool. The workers live until the last session is dropped.
+    pub fn new_session(&self) -> Engine {
+        // A fresh state over the same catalog list (an `Arc`): the configuration is copied on
+        // write, so settings part ways here; `new_from_existing` gives it a session id of its own.
+        let state = SessionStateBuilder::new_from_existing(self.ctx.state()).build();
+        Engine {
+            ctx: SessionContext::new_with_state(state),
+            workers: self.workers,
+            transport: self.transport,
+            cache_dir: self.cache_dir.clone(),
+            cache: self.cache.clone(),
+            pool: self.pool.clone(),
+        }
+    }
+
     /// Plans one SQL statement; DDL runs at once, queries run when the frame is collected.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
         let plan = self.ctx.state().create_logical_plan(sql).await?;
@@ -610,6 +628,65 @@ mod tests {
         };
         let batches = frame.collect().await.unwrap();
         assert_eq!(batches[0].num_rows(), 1);
+    }
+
+    /// The value of setting `name` in `engine`'s session, as `SHOW` reports it.
+    async fn setting(engine: &Engine, name: &str) -> String {
+        let batches = engine
+            .sql(&format!(
+                "select value from information_schema.df_settings where name = '{name}'"
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let column = batches[0].column(0);
+        datafusion::arrow::util::display::array_value_to_string(column, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sessions_keep_their_own_settings_and_share_tables() {
+        let engine = Engine::builder().batch_size(4096).build().unwrap();
+        let (first, second) = (engine.new_session(), engine.new_session());
+        const NAME: &str = "datafusion.execution.batch_size";
+        first.sql(&format!("set {NAME} = 123")).await.unwrap();
+        second.sql(&format!("set {NAME} = 456")).await.unwrap();
+        assert_eq!(setting(&first, NAME).await, "123");
+        assert_eq!(setting(&second, NAME).await, "456");
+        assert_eq!(
+            setting(&engine, NAME).await,
+            "4096",
+            "the engine's own is untouched"
+        );
+        // A session made later starts from its parent's settings as they are then.
+        engine.sql(&format!("set {NAME} = 789")).await.unwrap();
+        assert_eq!(setting(&engine.new_session(), NAME).await, "789");
+        // Tables made in one session are seen in every other, and in the engine.
+        first
+            .sql("create table shared_t as values (1), (2), (3)")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        for session in [&second, &engine] {
+            let rows: usize = session
+                .sql("select * from shared_t")
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap()
+                .iter()
+                .map(|batch| batch.num_rows())
+                .sum();
+            assert_eq!(rows, 3);
+        }
+        assert_ne!(
+            first.session_context().session_id(),
+            second.session_context().session_id()
+        );
     }
 
     #[tokio::test]

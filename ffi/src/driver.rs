@@ -2,7 +2,9 @@
 //! options) and connections (catalog calls and statements on that engine).
 //!
 //! The connections of one database share its catalog: a table created or ingested on one
-//! connection is seen by the others, as in a database server.
+//! connection is seen by the others, as in a database server. Each connection has a session of
+//! its own ([`Engine::new_session`]), so its settings (`SET`, or the `datafusion.*` and
+//! `distributed.*` connection options) are its own, as in PostgreSQL or DuckDB.
 
 use crate::errors::{self, from_datafusion, invalid_argument, invalid_state, not_implemented};
 use crate::metadata::{self, CatalogObjects, ColumnObject, InfoValue, SchemaObjects, TableObjects};
@@ -295,9 +297,8 @@ impl adbc_core::Database for DfshmDatabase {
         &self,
         opts: impl IntoIterator<Item = (OptionConnection, OptionValue)>,
     ) -> Result<DfshmConnection> {
-        self.engine.get()?;
         let mut connection = DfshmConnection {
-            engine: self.engine.clone(),
+            engine: self.engine.new_session()?,
             cancels: CancelRegistry::default(),
         };
         for (key, value) in opts {
@@ -307,7 +308,7 @@ impl adbc_core::Database for DfshmDatabase {
     }
 }
 
-/// An ADBC connection: catalog calls and statements on its database's engine.
+/// An ADBC connection: catalog calls and statements on a session of its database's engine.
 pub struct DfshmConnection {
     engine: SharedEngine,
     cancels: CancelRegistry,
@@ -323,9 +324,29 @@ impl Optionable for DfshmConnection {
                 "transactions",
                 "every statement takes effect at once (autocommit is always on)",
             )),
+            (OptionConnection::Other(name), value) if is_session_setting(name) => {
+                let text = match value {
+                    OptionValue::String(text) => text.clone(),
+                    OptionValue::Int(number) => number.to_string(),
+                    OptionValue::Double(number) => number.to_string(),
+                    _ => {
+                        return Err(invalid_argument(format!(
+                            "{name} takes a string, an integer or a double, not bytes"
+                        )));
+                    }
+                };
+                let engine = self.engine.get()?;
+                let state = engine.session_context().state_ref();
+                let mut state = state.write();
+                state
+                    .config_mut()
+                    .options_mut()
+                    .set(name, &text)
+                    .map_err(from_datafusion)
+            }
             _ => Err(not_implemented(
                 &format!("the connection option {}", key.as_ref()),
-                "configure dfshm with the dfshm.* database options",
+                "set DataFusion's settings with the datafusion.* and distributed.* connection                  options or SET, and dfshm's with the dfshm.* database options",
             )),
         }
     }
@@ -345,6 +366,17 @@ impl Optionable for DfshmConnection {
             OptionConnection::AutoCommit => Ok("true".into()),
             OptionConnection::CurrentCatalog => Ok(options()?.default_catalog),
             OptionConnection::CurrentSchema => Ok(options()?.default_schema),
+            OptionConnection::Other(name) if is_session_setting(&name) => {
+                let engine = self.engine.get()?;
+                let config = engine.session_context().copied_config();
+                config
+                    .options()
+                    .entries()
+                    .into_iter()
+                    .find(|entry| entry.key == name)
+                    .and_then(|entry| entry.value)
+                    .ok_or_else(|| option_not_set(&name))
+            }
             other => Err(option_not_set(other.as_ref())),
         }
     }
@@ -360,6 +392,12 @@ impl Optionable for DfshmConnection {
     fn get_option_double(&self, key: Self::Option) -> Result<f64> {
         Err(option_not_set(key.as_ref()))
     }
+}
+
+/// Whether connection option `name` is one of DataFusion's session settings (its own namespace or
+/// datafusion-distributed's), which a connection sets for itself.
+fn is_session_setting(name: &str) -> bool {
+    name.starts_with("datafusion.") || name.starts_with("distributed.")
 }
 
 impl DfshmConnection {
@@ -632,6 +670,76 @@ mod tests {
             .set(&OptionDatabase::Uri, OptionValue::String("x".into()))
             .unwrap_err();
         assert_eq!(uri.status, Status::NotImplemented);
+    }
+
+    /// Runs `sql` on a new statement of `connection`; returns the rows of its first column as text.
+    fn column(connection: &mut DfshmConnection, sql: &str) -> Vec<String> {
+        use adbc_core::{Connection as _, Statement as _};
+        let mut statement = connection.new_statement().unwrap();
+        statement.set_sql_query(sql).unwrap();
+        let reader = statement.execute().unwrap();
+        let mut values = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            for row in 0..batch.num_rows() {
+                let column = batch.column(0);
+                values.push(
+                    datafusion::arrow::util::display::array_value_to_string(column, row).unwrap(),
+                );
+            }
+        }
+        values
+    }
+
+    #[test]
+    fn connections_keep_their_own_settings_and_share_tables() {
+        use adbc_core::{Database as _, Driver as _};
+        let database = DfshmDriver
+            .new_database_with_opts([(
+                OptionDatabase::Other("dfshm.workers".into()),
+                OptionValue::Int(0),
+            )])
+            .unwrap();
+        let (mut first, mut second) = (
+            database.new_connection().unwrap(),
+            database.new_connection().unwrap(),
+        );
+        const NAME: &str = "datafusion.execution.batch_size";
+        let key = || OptionConnection::Other(NAME.into());
+        first.set_option(key(), OptionValue::Int(123)).unwrap();
+        column(&mut second, &format!("SET {NAME} = 456"));
+        let shown = |connection: &mut DfshmConnection| {
+            column(
+                connection,
+                &format!("SELECT value FROM information_schema.df_settings WHERE name = '{NAME}'"),
+            )
+        };
+        assert_eq!(shown(&mut first), ["123"]);
+        assert_eq!(shown(&mut second), ["456"]);
+        assert_eq!(first.get_option_string(key()).unwrap(), "123");
+        assert_eq!(second.get_option_string(key()).unwrap(), "456");
+        let mut third = database.new_connection().unwrap();
+        assert_ne!(
+            shown(&mut third),
+            ["123"],
+            "a new connection starts from the defaults"
+        );
+        // Tables are the database's: made on one connection, seen on the others.
+        column(&mut first, "CREATE TABLE shared_t AS VALUES (1), (2), (3)");
+        assert_eq!(column(&mut second, "SELECT count(*) FROM shared_t"), ["3"]);
+        assert_eq!(column(&mut third, "SELECT count(*) FROM shared_t"), ["3"]);
+        // A setting that does not exist, and a value it cannot take, are refused by name.
+        let unknown = first
+            .set_option(
+                OptionConnection::Other("datafusion.nope".into()),
+                OptionValue::Int(1),
+            )
+            .unwrap_err();
+        assert!(unknown.message.contains("nope"), "{}", unknown.message);
+        let bytes = first
+            .set_option(key(), OptionValue::Bytes(vec![1]))
+            .unwrap_err();
+        assert_eq!(bytes.status, Status::InvalidArguments);
     }
 
     #[test]

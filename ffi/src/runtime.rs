@@ -84,6 +84,15 @@ impl SharedEngine {
         self.opened_in == std::process::id()
     }
 
+    /// A new session on the engine ([`Engine::new_session`]): settings of its own, the same
+    /// catalog and workers. Refused in the child of a fork, like [`SharedEngine::get`].
+    pub(crate) fn new_session(&self) -> adbc_core::error::Result<SharedEngine> {
+        Ok(SharedEngine {
+            engine: Some(Arc::new(self.get()?.new_session())),
+            opened_in: self.opened_in,
+        })
+    }
+
     /// The engine, unless this is the child of a fork: the workers belong to the parent.
     pub(crate) fn get(&self) -> adbc_core::error::Result<Arc<Engine>> {
         match &self.engine {

@@ -3,7 +3,8 @@
 It loads libdfshm_ffi through the `adbc-driver-manager` package (its DB-API layer), runs TPC-H
 queries on worker processes and compares them with in-process DataFusion (the same driver with
 dfshm.workers = 0), ingests a pyarrow table and queries it, binds parameters, checks catalog
-calls, error messages, a cancel from another thread, a closed stream and a fork.
+calls, error messages, a cancel from another thread, a closed stream, two connections' own
+settings over shared tables, and a fork.
 
 usage: python test_adbc.py LIBRARY TPCH_DIR QUERIES_DIR
 """
@@ -162,6 +163,28 @@ def main():
         reader = cur.fetch_record_batch()
         reader.close()
         expect_error(Exception, "", reader.read_next_batch)
+
+    # Two connections of one database: settings of their own, the same tables, on the workers.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no transactions, as in connect()
+        first = dbapi.connect(driver=LIBRARY, db_kwargs={"dfshm.workers": "2"})
+        second = first.adbc_clone()  # a second connection of the same database
+    setting = (
+        "SELECT value FROM information_schema.df_settings "
+        "WHERE name = 'datafusion.execution.batch_size'"
+    )
+    with first.cursor() as cur:
+        cur.execute("SET datafusion.execution.batch_size = 1000")
+        cur.execute(f"CREATE EXTERNAL TABLE nation STORED AS PARQUET LOCATION '{TPCH}/nation/'")
+    with second.cursor() as cur:
+        cur.execute("SET datafusion.execution.batch_size = 2000")
+    check(run(first, setting).to_pylist() == [{"value": "1000"}], "first keeps its setting")
+    check(run(second, setting).to_pylist() == [{"value": "2000"}], "second keeps its own")
+    for conn in (first, second):
+        rows = run(conn, "SELECT count(*) AS n FROM nation").to_pylist()
+        check(rows == [{"n": 25}], f"both see the table one of them made: {rows}")
+    first.close()
+    second.close()
 
     # After a fork the child cannot use the parent's database (its workers belong to the
     # parent), and dropping the inherited handles there leaves the parent unharmed. (The child
