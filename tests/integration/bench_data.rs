@@ -1,7 +1,8 @@
 //! `dfshm-bench tpch --data` on TPC-H data in other tools' layouts: tpchgen-cli's one
 //! `<table>.parquet` file per table (written here from dfshm's own generator), in-process and on
 //! worker processes; a folder lacking a table is refused naming it; the `--json` file's schema and
-//! `compare` on it.
+//! `compare` on it; peer engines in the same run, and skipped when not installed; the `--plot`
+//! chart.
 
 use crate::common::{self, binary, scratch, tpch_data};
 use dfshm::tpch;
@@ -47,6 +48,21 @@ fn tpchgen_cli_layout(dir: &Path) {
         );
         std::fs::copy(&files[0], dir.join(format!("{table}.parquet"))).unwrap();
     }
+}
+
+/// `tpch` arguments running q6 once over `data`, then `more`.
+fn q6_once<'a>(data: &'a Path, more: &[&'a str]) -> Vec<&'a str> {
+    let data = data.to_str().unwrap();
+    let args = [
+        "tpch",
+        "--data",
+        data,
+        "--queries",
+        "6",
+        "--iterations",
+        "1",
+    ];
+    [&args[..], more].concat()
 }
 
 /// The row count the report gives for query `q` (the last column of its line).
@@ -147,16 +163,7 @@ fn a_data_folder_lacking_a_table_is_refused_naming_it() {
     // A folder without Parquet files in it is no table either.
     std::fs::remove_file(dir.path().join("region.parquet")).unwrap();
     std::fs::create_dir(dir.path().join("region")).unwrap();
-    let data = dir.path().to_str().unwrap();
-    let output = bench(&[
-        "tpch",
-        "--data",
-        data,
-        "--queries",
-        "6",
-        "--iterations",
-        "1",
-    ]);
+    let output = bench(&q6_once(dir.path(), &[]));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(
@@ -167,4 +174,159 @@ fn a_data_folder_lacking_a_table_is_refused_naming_it() {
         stderr.contains("<table>.parquet"),
         "and the layouts: {stderr}"
     );
+}
+
+/// The project's Python environment (created by `tools/python-env.sh` on first use), which has
+/// the peer engines installed.
+fn project_python() -> String {
+    let setup = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/python-env.sh"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tools/python-env.sh");
+    assert!(
+        setup.status.success(),
+        "cannot set up the Python environment (python3 with venv, and PyPI, are needed):\n{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    String::from_utf8(setup.stdout).unwrap().trim().to_string()
+}
+
+/// The medians' cells of `query`'s line in the report, one per mode (ratio columns left out).
+fn reported_cells<'a>(stdout: &'a str, query: &str) -> Vec<&'a str> {
+    let line = stdout
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(query))
+        .unwrap_or_else(|| panic!("no {query} line: {stdout}"));
+    line.split_whitespace()
+        .skip(1)
+        .filter(|cell| !cell.ends_with('x'))
+        .collect()
+}
+
+#[test]
+fn peers_run_the_same_queries_interleaved_and_are_plotted() {
+    let _turn = common::beside_others();
+    let python = project_python();
+    let dir = scratch();
+    tpchgen_cli_layout(dir.path());
+    let (data, plot, json) = (
+        dir.path().to_str().unwrap().to_string(),
+        dir.path().join("chart.svg"),
+        dir.path().join("results.json"),
+    );
+    let output = bench(&[
+        "tpch",
+        "--data",
+        &data,
+        "--queries",
+        "1,15",
+        "--iterations",
+        "2",
+        "--workers",
+        "0,2",
+        "--peers",
+        "duckdb,polars,datafusion-python",
+        "--python",
+        &python,
+        "--plot",
+        plot.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let modes = [
+        "in-process",
+        "shm-2",
+        "duckdb",
+        "polars",
+        "datafusion-python",
+    ];
+    let header = stdout.lines().next().unwrap();
+    for mode in modes {
+        assert!(header.contains(&format!("{mode} ms")), "{header}");
+    }
+    // q15 (a view, a query over it, dropping the view) is one supplier; q1 four groups. The last
+    // cell is the row count, checked against every mode, or the run would have failed.
+    for (query, rows) in [("q1", "4"), ("q15", "1")] {
+        let cells = reported_cells(&stdout, query);
+        assert_eq!(cells.len(), modes.len() + 1, "{stdout}");
+        assert_eq!(cells.last(), Some(&rows), "{stdout}");
+        assert!(!cells.contains(&"failed"), "{stdout}\n{stderr}");
+    }
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for mode in modes {
+        assert_eq!(document["rows"][mode]["q15"], 1, "{document}");
+    }
+    assert!(
+        document["settings"]["peers"]["duckdb"]
+            .as_str()
+            .is_some_and(|version| version.starts_with("duckdb ")),
+        "{document}"
+    );
+
+    // The chart: SVG with one bar group per query, one bar per mode in each, and the totals.
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    let chart = roxmltree::Document::parse(&svg).expect("the chart is well-formed XML");
+    let root = chart.root_element();
+    assert!(
+        root.has_tag_name(("http://www.w3.org/2000/svg", "svg")),
+        "{svg}"
+    );
+    let groups: Vec<_> = root
+        .descendants()
+        .filter(|node| matches!(node.attribute("class"), Some("query" | "totals")))
+        .map(|group| {
+            let bars = group.children().filter(|n| n.has_tag_name("rect")).count();
+            (group.attribute("data-query").unwrap_or("totals"), bars)
+        })
+        .collect();
+    assert_eq!(groups, [("q1", 5), ("q15", 5), ("totals", 5)], "{svg}");
+}
+
+#[test]
+fn a_peer_that_is_not_installed_is_skipped_with_a_message() {
+    let _turn = common::beside_others();
+    let dir = scratch();
+    tpchgen_cli_layout(dir.path());
+    // A Python environment with nothing installed in it.
+    let venv = dir.path().join("bare-venv");
+    let made = Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("run python3 -m venv");
+    assert!(made.success());
+    let bare = venv.join("bin/python");
+    for (python, expected) in [
+        (bare.to_str().unwrap(), "is not installed"),
+        ("/nonexistent/python3", "cannot start /nonexistent/python3"),
+    ] {
+        let output = bench(&q6_once(
+            dir.path(),
+            &["--peers", "duckdb,polars", "--python", python],
+        ));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        );
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        for peer in ["duckdb", "polars"] {
+            let said = stderr
+                .lines()
+                .find(|line| line.starts_with(&format!("peer {peer} skipped: ")))
+                .unwrap_or_else(|| panic!("no skip message for {peer}: {stderr}"));
+            assert!(said.contains(expected), "{said}");
+            assert!(!stdout.contains(peer), "{stdout}");
+        }
+        // Only in-process ran: its median, then q6's one row.
+        let cells = reported_cells(&stdout, "q6");
+        assert_eq!(cells.len(), 2, "{stdout}");
+        assert_eq!(cells[1], "1", "{stdout}");
+    }
 }

@@ -1,22 +1,24 @@
 //! `dfshm-bench`: TPC-H data generation and query timings across execution modes.
 //!
-//! `gen` writes the 8 TPC-H tables as Parquet; `tpch` runs the 22 queries in each mode (in-process
-//! DataFusion and dfshm worker counts), prints per-query medians, totals and ratios to in-process,
-//! and can write them as JSON. Timings are taken in one run so that ratios compare like with like.
+//! `gen` writes the 8 TPC-H tables as Parquet; `tpch` (in `suite`) runs the 22 queries in each
+//! mode (in-process DataFusion, dfshm worker counts, peer engines), prints per-query medians,
+//! totals and ratios to in-process, and can write them as JSON and SVG. Timings are taken in one
+//! run so that ratios compare like with like; the other subcommands measure one mechanism each.
 
 mod cache;
 mod faults;
 mod memory;
+mod peers;
+mod plot;
 mod progress;
 mod report;
 mod ring;
 mod setup;
+mod suite;
 
-use clap::{Args as ClapArgs, Parser, Subcommand};
-use dfshm::datafusion::error::Result as DfResult;
-use dfshm::{Engine, StatementOutcome, Transport, tpch};
+use clap::{Parser, Subcommand};
+use dfshm::tpch;
 use progress::Progress;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -40,8 +42,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
-    /// Run the TPC-H queries in each mode and compare their timings.
-    Tpch(TpchArgs),
+    /// Run the TPC-H queries in each mode and on peer engines, and compare their timings.
+    Tpch(suite::TpchArgs),
     /// Measure the shared-memory ring between two processes against a same-run memcpy.
     Ring(ring::RingArgs),
     /// Measure the setup cost of a trivial query on warm worker processes (TPC-H sf 0.01).
@@ -68,44 +70,6 @@ enum Command {
         /// The Unix socket the measuring process listens on.
         socket: PathBuf,
     },
-}
-
-#[derive(Debug, ClapArgs)]
-struct TpchArgs {
-    /// Scale factor; the data is generated into the cache folder on first use.
-    #[arg(long, default_value_t = 0.1, conflicts_with = "data")]
-    sf: f64,
-    /// Folder of existing TPC-H Parquet data instead of --sf: `<table>.parquet` files
-    /// (tpchgen-cli) or `<table>/` folders of Parquet files (`gen`, DataFusion's benchmarks).
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
-    /// Comma-separated worker counts to run; 0 is in-process DataFusion, the baseline.
-    #[arg(long, default_value = "0", value_delimiter = ',', value_name = "N,...")]
-    workers: Vec<usize>,
-    /// Also run each worker count on datafusion-distributed workers inside this process (modes
-    /// `local-N`), which isolates the cost of distributed planning from the transport.
-    #[arg(long, value_delimiter = ',', value_name = "N,...")]
-    local_workers: Vec<usize>,
-    /// Also run each worker count on datafusion-distributed's own gRPC workers on localhost
-    /// (modes `grpc-N`; needs a build with `--features grpc`).
-    #[arg(long, value_delimiter = ',', value_name = "N,...")]
-    grpc_workers: Vec<usize>,
-    /// Threads per worker process [default: the number of cores].
-    #[arg(long, value_name = "N")]
-    worker_threads: Option<usize>,
-    /// Queries to run, e.g. `1-22` or `1,3,18-20`.
-    #[arg(long, default_value = "1-22", value_parser = parse_query_list)]
-    queries: QueryList,
-    /// Timed runs per query; the median is reported.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
-    iterations: u64,
-    /// Partitions per plan node [default: the number of cores].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    target_partitions: Option<u64>,
-    /// Also write the results as JSON: {"modes": {MODE: {"q1": median_ms, ...}}, "rows": ...,
-    /// "machine": ..., "git": ..., "settings": ...} (see `compare`).
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -150,7 +114,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Gen { sf, out } => generate(sf, &out).map(|_| ()),
-        Command::Tpch(args) => block_on(run_tpch(args)),
+        Command::Tpch(args) => block_on(suite::run(args)),
         Command::Ring(args) => ring::run(args),
         Command::Setup(args) => block_on(async {
             let dir = cache_dir(0.01);
@@ -222,147 +186,6 @@ fn generate(sf: f64, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// A benchmark mode: how many workers, reached how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Mode {
-    workers: usize,
-    transport: Transport,
-}
-
-impl Mode {
-    fn name(self) -> String {
-        match (self.workers, self.transport) {
-            (0, _) => "in-process".to_string(),
-            (workers, Transport::InProcess) => format!("local-{workers}"),
-            (workers, Transport::SharedMemory) => format!("shm-{workers}"),
-            #[cfg(feature = "grpc")]
-            (workers, Transport::Grpc) => format!("grpc-{workers}"),
-        }
-    }
-}
-
-/// The timings of one mode: per query, the median and the row count.
-#[derive(Debug, Default)]
-struct ModeResult {
-    median_ms: BTreeMap<usize, f64>,
-    rows: BTreeMap<usize, usize>,
-}
-
-async fn run_tpch(args: TpchArgs) -> Result<(), String> {
-    let data = match &args.data {
-        Some(dir) => {
-            tpch::find_tables(dir).map_err(|error| error.to_string())?;
-            dir.clone()
-        }
-        None => {
-            let dir = cache_dir(args.sf);
-            generate(args.sf, &dir)?;
-            dir
-        }
-    };
-    let mut modes: Vec<Mode> = Vec::new();
-    let shm = args.workers.iter().map(|&workers| Mode {
-        workers,
-        transport: Transport::SharedMemory,
-    });
-    let local = args.local_workers.iter().map(|&workers| Mode {
-        workers,
-        transport: Transport::InProcess,
-    });
-    #[cfg(feature = "grpc")]
-    let grpc = args.grpc_workers.iter().map(|&workers| Mode {
-        workers,
-        transport: Transport::Grpc,
-    });
-    #[cfg(not(feature = "grpc"))]
-    let grpc = {
-        if !args.grpc_workers.is_empty() {
-            return Err(
-                "--grpc-workers needs a dfshm-bench built with `--features grpc`".to_string(),
-            );
-        }
-        std::iter::empty()
-    };
-    for mode in shm.chain(local).chain(grpc) {
-        if !modes.iter().any(|known| known.name() == mode.name()) {
-            modes.push(mode);
-        }
-    }
-    let steps = (modes.len() * args.queries.0.len()) as u64 * args.iterations;
-    let bar = Progress::new("tpch", steps, "runs");
-    let mut results: Vec<(String, ModeResult)> = Vec::new();
-    for &mode in &modes {
-        let name = mode.name();
-        let mut builder = Engine::builder()
-            .workers(mode.workers)
-            .transport(mode.transport)
-            .workers_from_this_executable();
-        if let Some(threads) = args.worker_threads {
-            builder = builder.worker_threads(threads);
-        }
-        if let Some(partitions) = args.target_partitions {
-            builder = builder.target_partitions(partitions as usize);
-        }
-        let engine = builder
-            .build()
-            .map_err(|error| format!("mode {name}: {error}"))?;
-        tpch::register_tables(&engine, &data)
-            .await
-            .map_err(|error| format!("registering tables from {}: {error}", data.display()))?;
-        let mut result = ModeResult::default();
-        for &query in &args.queries.0 {
-            let sql = tpch::query(query).expect("query numbers are validated");
-            let mut times = Vec::new();
-            let mut rows = 0;
-            for _ in 0..args.iterations {
-                bar.set_message(format!("{name} q{query}"));
-                let (elapsed, count) = time_query(&engine, sql)
-                    .await
-                    .map_err(|error| format!("mode {name}, q{query}: {error}"))?;
-                times.push(elapsed);
-                rows = count;
-                bar.inc(1);
-            }
-            result.median_ms.insert(query, median_ms(&mut times));
-            result.rows.insert(query, rows);
-        }
-        results.push((name, result));
-    }
-    bar.finish();
-    print_report(&args.queries.0, &results);
-    if let Some(path) = &args.json {
-        let settings = serde_json::json!({
-            "sf": args.data.is_none().then_some(args.sf),
-            "data": args.data.as_ref().map(|dir| dir.display().to_string()),
-            "queries": args.queries.0,
-            "iterations": args.iterations,
-            "target_partitions": args.target_partitions,
-            "worker_threads": args.worker_threads,
-            "modes": results.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>(),
-        });
-        report::write_json(path, &results, settings)?;
-        eprintln!("wrote {}", path.display());
-    }
-    Ok(())
-}
-
-/// Runs every statement of `sql`; returns the time taken and the rows of the row-returning one.
-async fn time_query(engine: &Engine, sql: &str) -> DfResult<(Duration, usize)> {
-    let started = Instant::now();
-    let mut rows = 0;
-    for statement in engine.statements(sql)? {
-        if let StatementOutcome::Rows(frame) = engine.run_statement(&statement).await? {
-            rows = frame
-                .collect()
-                .await?
-                .iter()
-                .map(|batch| batch.num_rows())
-                .sum();
-        }
-    }
-    Ok((started.elapsed(), rows))
-}
-
 fn median_ms(times: &mut [Duration]) -> f64 {
     times.sort();
     let middle = times.len() / 2;
@@ -372,52 +195,6 @@ fn median_ms(times: &mut [Duration]) -> f64 {
         times[middle]
     };
     median.as_secs_f64() * 1000.0
-}
-
-fn print_report(queries: &[usize], results: &[(String, ModeResult)]) {
-    let baseline = results.iter().find(|(name, _)| name == "in-process");
-    let mut header = format!("{:<6}", "query");
-    for (name, _) in results {
-        header.push_str(&format!(" {:>14}", format!("{name} ms")));
-        if baseline.is_some() && name != "in-process" {
-            header.push_str(&format!(" {:>8}", "ratio"));
-        }
-    }
-    header.push_str(&format!(" {:>9}", "rows"));
-    println!("{header}");
-    let mut mismatches = Vec::new();
-    for &query in queries {
-        let mut line = format!("{:<6}", format!("q{query}"));
-        for (name, result) in results {
-            let ms = result.median_ms[&query];
-            line.push_str(&format!(" {ms:>14.1}"));
-            if let Some((_, base)) = baseline.filter(|_| name != "in-process") {
-                line.push_str(&format!(" {:>7.2}x", ms / base.median_ms[&query]));
-                if base.rows[&query] != result.rows[&query] {
-                    mismatches.push(format!(
-                        "q{query}: {name} returned {} rows, in-process {}",
-                        result.rows[&query], base.rows[&query]
-                    ));
-                }
-            }
-        }
-        let rows = results.first().map_or(0, |(_, result)| result.rows[&query]);
-        line.push_str(&format!(" {rows:>9}"));
-        println!("{line}");
-    }
-    let mut total = format!("{:<6}", "total");
-    let base_total: Option<f64> = baseline.map(|(_, base)| base.median_ms.values().sum());
-    for (name, result) in results {
-        let sum: f64 = result.median_ms.values().sum();
-        total.push_str(&format!(" {sum:>14.1}"));
-        if let Some(base_total) = base_total.filter(|_| name != "in-process") {
-            total.push_str(&format!(" {:>7.2}x", sum / base_total));
-        }
-    }
-    println!("{total}");
-    for mismatch in &mismatches {
-        eprintln!("warning: row counts differ: {mismatch}");
-    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,15 @@ impl Progress {
         }
     }
 
+    /// Prints `line` on standard error without breaking the bar.
+    pub(crate) fn eprintln(&self, line: impl AsRef<str>) {
+        let line = line.as_ref();
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
     /// The work ended: the bar is cleared (a plain log keeps its lines).
     pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {

@@ -1,42 +1,39 @@
-//! `tpch`'s result files and `compare`: the medians and row counts of each mode, with what makes
-//! two files comparable later (the machine, the git commit, the settings), and the per-query
-//! ratios of two such files.
+//! `tpch`'s result files and `compare`: the medians, row counts and failures of each mode, with
+//! what makes two files comparable later (the machine, the git commit, the settings), and the
+//! per-query ratios of two such files.
 
-use crate::ModeResult;
+use crate::suite::Timings;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
 /// Writes `results` as JSON to `path`, with the machine, the commit and `settings`.
 pub(crate) fn write_json(
     path: &Path,
-    results: &[(String, ModeResult)],
+    results: &[(String, Timings)],
     settings: Value,
 ) -> Result<(), String> {
-    let per_query = |values: &dyn Fn(&ModeResult) -> Map<String, Value>| -> Map<String, Value> {
-        results
-            .iter()
-            .map(|(name, result)| (name.clone(), Value::Object(values(result))))
-            .collect()
-    };
-    let modes = per_query(&|result| {
-        result
-            .median_ms
-            .iter()
-            .map(|(query, ms)| (format!("q{query}"), json!(ms)))
-            .collect()
-    });
-    let rows = per_query(&|result| {
-        result
-            .rows
-            .iter()
-            .map(|(query, rows)| (format!("q{query}"), json!(rows)))
-            .collect()
-    });
+    /// Mode -> "qN" -> the value `field` holds for query N in that mode.
+    fn per_query<T: serde::Serialize>(
+        results: &[(String, Timings)],
+        field: impl Fn(&Timings) -> &BTreeMap<usize, T>,
+    ) -> Value {
+        let modes = results.iter().map(|(name, timings)| {
+            let queries = field(timings)
+                .iter()
+                .map(|(query, value)| (format!("q{query}"), json!(value)));
+            (name.clone(), Value::Object(queries.collect()))
+        });
+        Value::Object(modes.collect())
+    }
+    let modes = per_query(results, |timings| &timings.median_ms);
+    let rows = per_query(results, |timings| &timings.rows);
+    let failed = per_query(results, |timings| &timings.failed);
     let document = json!({
         "modes": modes,
         "rows": rows,
+        "failed": failed,
         "machine": machine(),
         "git": git(),
         "dfshm_version": dfshm::version(),
