@@ -350,7 +350,7 @@ async fn time_query(engine: &Engine, sql: &str) -> DfResult<(Duration, usize)> {
 /// Returns the row counts that differ from the first mode's.
 fn print_report(queries: &[usize], results: &[(String, Timings)]) -> Vec<String> {
     let baseline = results.iter().find(|(name, _)| name == "in-process");
-    let first = results.first().map(|(name, timings)| (name, timings));
+    let first = results.first();
     let mut header = format!("{:<6}", "query");
     for (name, _) in results {
         header.push_str(&format!(" {:>14}", format!("{name} ms")));
