@@ -74,13 +74,21 @@ pub(crate) fn tables_not_found(error_value: DataFusionError, missing: &[String])
 }
 
 /// An error for the ArrowArrayStream interface, which carries only a message (it becomes an
-/// errno code and `get_last_error`'s text).
+/// errno code and `get_last_error`'s text). arrow's export turns an `IoError` into `EIO` and
+/// everything else but "not implemented" and memory errors into `EINVAL`; a cancelled query is
+/// made the only `IoError`, so that `c_stream` can report it as ADBC's `ECANCELED`.
 pub(crate) fn to_arrow(error_value: DataFusionError) -> ArrowError {
     if dfshm::is_cancelled(&error_value) {
-        return ArrowError::ExternalError(Box::new(error_value));
+        let message = error_value.to_string();
+        return ArrowError::IoError(
+            message.clone(),
+            std::io::Error::new(std::io::ErrorKind::Interrupted, message),
+        );
     }
     match error_value {
-        DataFusionError::ArrowError(arrow, _) => *arrow,
+        DataFusionError::ArrowError(arrow, _) if !matches!(*arrow, ArrowError::IoError(..)) => {
+            *arrow
+        }
         other => ArrowError::ExternalError(Box::new(other)),
     }
 }

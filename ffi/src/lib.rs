@@ -11,9 +11,11 @@
 //! Layers, lowest first: `runtime` (the lazily built, fork-aware tokio runtime), `errors`
 //! (DataFusion errors to ADBC status codes and SQLSTATEs), `metadata` (the GetInfo/GetObjects
 //! result shapes), `statement` (SQL, streams, cancel, bulk ingest, parameters), `driver` (driver,
-//! database options, connections). The C ABI itself is adbc_ffi's: every entry point catches
+//! database options, connections), `c_stream` (the C stream a query returns, which reports a
+//! cancelled query as `ECANCELED`). The C ABI itself is adbc_ffi's: every entry point catches
 //! panics and turns them into `ADBC_STATUS_INTERNAL`, and the returned streams catch their own.
 
+mod c_stream;
 mod driver;
 mod errors;
 mod metadata;
@@ -86,7 +88,8 @@ unsafe fn init(version: c_int, driver: *mut c_void, error: *mut FFI_AdbcError) -
             adbc_core::error::Status::InvalidArguments,
         );
     }
-    let table = <DfshmDriver as FFIDriver>::ffi_driver();
+    let mut table = <DfshmDriver as FFIDriver>::ffi_driver();
+    table.StatementExecuteQuery = Some(c_stream::execute_query);
     // SAFETY: `driver` is non-NULL and points to a writable `struct AdbcDriver` of ADBC 1.1's
     // size (the caller's guarantee), which is `FFI_AdbcDriver`'s layout; it may be unaligned.
     unsafe { std::ptr::write_unaligned(driver.cast::<FFI_AdbcDriver>(), table) };

@@ -8,16 +8,18 @@ use adbc_core::error::{Result, Status};
 use adbc_core::options::{IngestMode, OptionStatement, OptionValue};
 use adbc_core::{CancelHandle, Optionable, PartitionedResult};
 use datafusion::arrow::array::{Array, RecordBatch, RecordBatchReader, UInt64Array};
+use datafusion::arrow::compute::{BatchCoalescer, cast};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::{DataFusionError, ParamValues, ScalarValue, TableReference};
-use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::datasource::MemTable;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::physical_plan::EmptyRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use dfshm::{CancelToken, Engine, StatementOutcome, datafusion};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
 
@@ -152,9 +154,17 @@ impl DfshmStatement {
 
     /// Runs the statement's SQL with `parameters`, streaming the last statement's rows.
     fn start(&self, parameters: Option<Vec<ScalarValue>>) -> Result<SendableRecordBatchStream> {
+        self.start_with(parameters, self.cancel.start())
+    }
+
+    /// [`Self::start`] under the cancel token `running`.
+    fn start_with(
+        &self,
+        parameters: Option<Vec<ScalarValue>>,
+        running: CancelToken,
+    ) -> Result<SendableRecordBatchStream> {
         let sql = self.sql()?.to_string();
         let engine = self.engine.get()?;
-        let running = self.cancel.start();
         let (run_engine, run_sql) = (engine.clone(), sql.clone());
         runtime::block_on(async move {
             let run = run_script(&run_engine, &run_sql, parameters, &running);
@@ -166,6 +176,40 @@ impl DfshmStatement {
         })
         .and_then(|result| result)
         .map_err(|error| query_error(&engine, &sql, error))
+    }
+
+    /// The query run once per parameter row, its results one after the other (what ADBC asks of
+    /// a query bound to several rows). The first row runs now, so that its errors and schema are
+    /// known at once; each later row runs when the one before it has ended, under the same cancel
+    /// token, and its batches are cast to the first row's schema (a host reads one schema).
+    fn start_per_row(&self, rows: Vec<Vec<ScalarValue>>) -> Result<SendableRecordBatchStream> {
+        let running = self.cancel.start();
+        let mut rows = rows.into_iter();
+        let first = self.start_with(rows.next(), running.clone())?;
+        // The first row's plan may call a column non-nullable (a literal); a later row's NULL
+        // must still fit.
+        let schema = Arc::new(Schema::new_with_metadata(
+            first
+                .schema()
+                .fields()
+                .iter()
+                .map(|field| field.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+            first.schema().metadata().clone(),
+        ));
+        let engine = self.engine.get()?;
+        let sql = self.sql()?.to_string();
+        let later = futures::stream::iter(rows)
+            .then(move |values| {
+                let (engine, sql, running) = (engine.clone(), sql.clone(), running.clone());
+                async move { run_script(&engine, &sql, Some(values), &running).await }
+            })
+            .try_flatten();
+        let cast_schema = schema.clone();
+        let batches = first
+            .chain(later)
+            .and_then(move |batch| std::future::ready(cast_batch(batch, &cast_schema)));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
 
     fn execute_ingest(&mut self) -> Result<i64> {
@@ -281,7 +325,10 @@ async fn run_script(
     match engine.run_statement(last).await? {
         StatementOutcome::Rows(frame) => {
             let frame = match parameters {
-                Some(values) => frame.with_param_values(ParamValues::from(values))?,
+                Some(values) => {
+                    let values = typed_parameters(&frame, values)?;
+                    frame.with_param_values(ParamValues::from(values))?
+                }
                 None => frame,
             };
             engine.execute_stream(frame, token).await
@@ -290,6 +337,44 @@ async fn run_script(
             Schema::empty(),
         )))),
     }
+}
+
+/// `values` cast to the types the plan infers for its placeholders (`$1`, `$2`, ...), where it
+/// infers one. DataFusion substitutes a value of another type as it is, so a host string (Utf8)
+/// bound into `INSERT INTO t VALUES ($1)` for a `TEXT` column (Utf8View) would reach the table as
+/// Utf8, and every later scan of it would fail.
+fn typed_parameters(
+    frame: &DataFrame,
+    values: Vec<ScalarValue>,
+) -> datafusion::error::Result<Vec<ScalarValue>> {
+    let types = frame.logical_plan().get_parameter_types()?;
+    values
+        .into_iter()
+        .enumerate()
+        .map(
+            |(index, value)| match types.get(&format!("${}", index + 1)) {
+                Some(Some(data_type)) if value.data_type() != *data_type => {
+                    value.cast_to(data_type)
+                }
+                _ => Ok(value),
+            },
+        )
+        .collect()
+}
+
+/// `batch` with `schema`, its columns cast where their types differ (a later parameter row's
+/// result may type a column otherwise).
+fn cast_batch(batch: RecordBatch, schema: &SchemaRef) -> datafusion::error::Result<RecordBatch> {
+    if batch.schema() == *schema {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| cast(column, field.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Registers or extends `reference` with `batches`, as `mode` says.
@@ -474,23 +559,11 @@ impl adbc_core::Statement for DfshmStatement {
                  it with AdbcStatementExecuteQuery and a NULL output stream",
             ));
         }
-        let parameters = match self.take_parameter_rows()? {
-            None => None,
-            Some(mut rows) if rows.len() == 1 => rows.pop(),
-            Some(rows) => {
-                return Err(not_implemented(
-                    &format!("{} rows of parameters for a query", rows.len()),
-                    "bind one row, or run one execution per row with ExecuteQuery and a NULL \
-                     output stream",
-                ));
-            }
+        let stream = match self.take_parameter_rows()? {
+            None => self.start(None)?,
+            Some(rows) => self.start_per_row(rows)?,
         };
-        let stream = self.start(parameters)?;
-        Ok(Box::new(QueryReader {
-            schema: stream.schema(),
-            stream: Some(stream),
-            engine: self.engine.clone(),
-        }))
+        Ok(Box::new(QueryReader::new(stream, self.engine.clone())))
     }
 
     fn execute_update(&mut self) -> Result<Option<i64>> {
@@ -609,40 +682,88 @@ impl adbc_core::Statement for DfshmStatement {
     }
 }
 
-/// The stream `ExecuteQuery` returns: each `next` pulls one batch from the running query. It owns
-/// a handle on the engine, so it may be read after its statement, connection and database were
-/// released. Dropping it stops the query on every worker.
+/// The stream `ExecuteQuery` returns: each `next` pulls batches from the running query. Small
+/// batches are put together up to the session's batch size (`datafusion.execution.batch_size`):
+/// a scan of several in-memory parts, or many partitions ending with a few rows each, would
+/// otherwise hand the host many tiny batches, each with its own cost across the C interface.
+/// Batches of at least half that size pass through unchanged. It owns a handle on the engine, so
+/// it may be read after its statement, connection and database were released. Dropping it stops
+/// the query on every worker.
 struct QueryReader {
     schema: SchemaRef,
     stream: Option<SendableRecordBatchStream>,
+    coalescer: BatchCoalescer,
     engine: SharedEngine,
+}
+
+impl QueryReader {
+    fn new(stream: SendableRecordBatchStream, engine: SharedEngine) -> QueryReader {
+        let schema = stream.schema();
+        let target = engine
+            .get()
+            .map(|engine| {
+                engine
+                    .session_context()
+                    .copied_config()
+                    .options()
+                    .execution
+                    .batch_size
+                    .get()
+            })
+            .unwrap_or(8192);
+        QueryReader {
+            coalescer: BatchCoalescer::new(schema.clone(), target)
+                .with_biggest_coalesce_batch_size(Some(target / 2)),
+            schema,
+            stream: Some(stream),
+            engine,
+        }
+    }
+
+    /// The next batch of the query as it comes (an error, the end, or a panic turned into an
+    /// error).
+    fn pull(&mut self) -> Option<datafusion::error::Result<RecordBatch>> {
+        let stream = self.stream.as_mut()?;
+        // The C stream interface has no unwinding guard: a panic here would abort the host.
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime::block_on(stream.next())
+        }));
+        match polled {
+            Ok(Ok(item)) => item,
+            Ok(Err(error)) => Some(Err(error)),
+            Err(_) => Some(Err(DataFusionError::Internal(
+                "dfshm panicked while reading a result; the query was stopped".into(),
+            ))),
+        }
+    }
 }
 
 impl Iterator for QueryReader {
     type Item = std::result::Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let stream = self.stream.as_mut()?;
-        // The C stream interface has no unwinding guard: a panic here would abort the host.
-        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runtime::block_on(stream.next())
-        }));
-        let item = match polled {
-            Ok(Ok(item)) => item,
-            Ok(Err(error)) => Some(Err(error)),
-            Err(_) => Some(Err(DataFusionError::Internal(
-                "dfshm panicked while reading a result; the query was stopped".into(),
-            ))),
-        };
-        match item {
-            Some(Ok(batch)) => Some(Ok(batch)),
-            Some(Err(error)) => {
-                self.finish();
-                Some(Err(errors::to_arrow(error)))
+        loop {
+            if let Some(batch) = self.coalescer.next_completed_batch() {
+                return Some(Ok(batch));
             }
-            None => {
-                self.finish();
-                None
+            match self.pull() {
+                Some(Ok(batch)) => {
+                    if let Err(error) = self.coalescer.push_batch(batch) {
+                        self.finish();
+                        return Some(Err(error));
+                    }
+                }
+                Some(Err(error)) => {
+                    self.finish();
+                    return Some(Err(errors::to_arrow(error)));
+                }
+                None => {
+                    self.finish();
+                    if let Err(error) = self.coalescer.finish_buffered_batch() {
+                        return Some(Err(error));
+                    }
+                    return self.coalescer.next_completed_batch().map(Ok);
+                }
             }
         }
     }
