@@ -3,8 +3,9 @@
 It loads libdfshm_ffi through the `adbc-driver-manager` package (its DB-API layer), runs TPC-H
 queries on worker processes and compares them with in-process DataFusion (the same driver with
 dfshm.workers = 0), ingests a pyarrow table and queries it, binds parameters, checks catalog
-calls, error messages, a cancel from another thread, a closed stream, two connections' own
-settings over shared tables, and a fork.
+calls, error messages, a cancel from another thread, a closed stream, pandas and polars reading
+and pandas writing through the driver, two connections' own settings over shared tables, and a
+fork.
 
 usage: python test_adbc.py LIBRARY TPCH_DIR QUERIES_DIR
 """
@@ -18,6 +19,8 @@ import warnings
 
 import adbc_driver_manager
 import adbc_driver_manager.dbapi as dbapi
+import pandas as pd
+import polars as pl
 import pyarrow as pa
 
 LIBRARY, TPCH, QUERIES = sys.argv[1:4]
@@ -185,6 +188,29 @@ def main():
         check(rows == [{"n": 25}], f"both see the table one of them made: {rows}")
     first.close()
     second.close()
+
+    # Real clients: pandas and polars, given the connection, read what pyarrow reads through the
+    # driver; pandas writes DataFrames through it (to_sql, which ingests, and adbc_ingest).
+    for number in (3, 10):
+        with open(f"{QUERIES}/q{number}.sql") as f:
+            sql = f.read()
+        want = run(workers, sql)
+        frame = pd.read_sql(sql, workers)
+        got = pa.Table.from_pandas(frame, preserve_index=False)
+        check(same(got, want), f"q{number}: pandas.read_sql {got} differs from pyarrow {want}")
+        got = pl.read_database(sql, workers).to_arrow()
+        check(same(got, want), f"q{number}: polars.read_database {got} differs from {want}")
+    scores = pd.DataFrame({"id": [1, 2, 3], "name": ["a", None, "c"], "score": [1.5, 2.5, None]})
+    check(scores.to_sql("scores", workers, index=False) == 3, "to_sql reports 3 rows")
+    with workers.cursor() as cur:
+        check(cur.adbc_ingest("scores2", scores, mode="create") == 3, "ingest of a DataFrame")
+    for table in ("scores", "scores2"):
+        back = pd.read_sql(f"SELECT * FROM {table} ORDER BY id", workers)
+        check(
+            back.astype(object).where(back.notna(), None).to_dict("list")
+            == {"id": [1, 2, 3], "name": ["a", None, "c"], "score": [1.5, 2.5, None]},
+            f"{table} holds the DataFrame's rows: {back}",
+        )
 
     # After a fork the child cannot use the parent's database (its workers belong to the
     # parent), and dropping the inherited handles there leaves the parent unharmed. (The child
