@@ -8,7 +8,7 @@
 
 use crate::CancelToken;
 use crate::cache::{self, CacheTrace, CachingQueryPlanner, ResultCache};
-use crate::coordinator;
+use crate::coordinator::{self, partitions::PartitionedQuery};
 use crate::script::{self, SqlStatement};
 use datafusion::common::DataFusionError;
 use datafusion::dataframe::DataFrame;
@@ -532,6 +532,61 @@ impl Engine {
             () = token.cancelled() => Err(crate::Cancelled.into()),
             started = start => started,
         }
+    }
+
+    /// Starts `frame` with its result handed out in parts, one per task of its last stage, for
+    /// other processes of this user on this host to read straight from the workers
+    /// ([`Engine::read_partition`]); the query stays set up on the workers while the returned
+    /// value lives. Needs worker processes, and a query whose last step only gathers what the
+    /// workers produce (no ORDER BY, LIMIT or aggregate over every row in this process); other
+    /// queries are refused with the reason. The result cache is not used.
+    pub async fn execute_partitions(&self, frame: DataFrame) -> Result<PartitionedQuery> {
+        if self.pool.is_none() {
+            return Err(DataFusionError::NotImplemented(
+                "partitioned results are read from worker processes, and this engine runs \
+                 queries in-process; start it with workers (`EngineBuilder::workers`, the ADBC \
+                 option dfshm.workers)"
+                    .into(),
+            ));
+        }
+        let (mut state, plan) = frame.into_parts();
+        state
+            .config_mut()
+            .set_extension(Arc::new(CacheTrace::new(Some(
+                "its result is read in parts from the workers".into(),
+            ))));
+        let physical = state.create_physical_plan(&plan).await?;
+        coordinator::partitions::start(physical, state.task_ctx()).await
+    }
+
+    /// Reads one part of a partitioned result that [`Engine::execute_partitions`] handed out,
+    /// in this process or another, straight from the worker that computes it. Each part can be
+    /// read once, while the query that made it lives. Any engine reads, with or without
+    /// workers of its own.
+    pub async fn read_partition(&self, descriptor: &[u8]) -> Result<SendableRecordBatchStream> {
+        let (ring_bytes, stall_timeout, budget) = match &self.pool {
+            Some(pool) => {
+                let settings = pool.settings();
+                (
+                    settings.ring_bytes,
+                    settings.stall_timeout,
+                    settings.exchange_budget,
+                )
+            }
+            None => (
+                crate::exchange::DEFAULT_RING_BYTES,
+                Some(DEFAULT_WORKER_TIMEOUT),
+                crate::DEFAULT_EXCHANGE_BUDGET,
+            ),
+        };
+        coordinator::partitions::read_partition(
+            descriptor,
+            ring_bytes,
+            stall_timeout,
+            budget,
+            &self.ctx.runtime_env().memory_pool,
+        )
+        .await
     }
 
     /// Registers a Parquet file or folder of files as table `name`.

@@ -27,11 +27,14 @@ pub mod worker;
 
 pub use byte_size::{ByteSizeError, parse_byte_size};
 pub use cancel::{CancelToken, Cancelled, cancellable, is_cancelled};
+pub use coordinator::partitions::PartitionedQuery;
 pub use coordinator::{DEFAULT_SCAN_BYTES_PER_TASK, find_worker_program, stages_on_workers};
 pub use engine::{
     DEFAULT_WORKER_TIMEOUT, Engine, EngineBuildError, EngineBuilder, StatementOutcome, Transport,
 };
-pub use exchange::{Boundary, DEFAULT_EXCHANGE_BUDGET, route_partition};
+pub use exchange::{
+    Boundary, DEFAULT_EXCHANGE_BUDGET, PartitionRefusal, PartitionUnavailable, route_partition,
+};
 pub use script::SqlStatement;
 
 /// DataFusion, re-exported so that users get exactly the version (and arrow major) dfshm uses.

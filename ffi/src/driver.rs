@@ -616,12 +616,9 @@ impl adbc_core::Connection for DfshmConnection {
 
     fn read_partition(
         &self,
-        _partition: impl AsRef<[u8]>,
+        partition: impl AsRef<[u8]>,
     ) -> Result<Box<dyn RecordBatchReader + Send>> {
-        Err(not_implemented(
-            "partitioned results",
-            "use AdbcStatementExecuteQuery",
-        ))
+        crate::statement::read_partition(&self.engine, partition.as_ref())
     }
 }
 

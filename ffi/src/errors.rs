@@ -43,6 +43,12 @@ pub(crate) fn from_datafusion(error_value: DataFusionError) -> Error {
     if dfshm::is_cancelled(&error_value) {
         return error(Status::Cancelled, message, Some("57014"));
     }
+    if let DataFusionError::External(cause) = error_value.find_root()
+        && cause.is::<dfshm::PartitionUnavailable>()
+    {
+        // A partition read twice, or after its statement was released.
+        return error(Status::InvalidState, message, Some("55000"));
+    }
     let (status, state) = match error_value.find_root() {
         DataFusionError::SQL(..) => (Status::InvalidArguments, "42601"),
         DataFusionError::Plan(_) => (Status::InvalidArguments, "42000"),

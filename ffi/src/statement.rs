@@ -18,7 +18,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use dfshm::{CancelToken, Engine, StatementOutcome, datafusion};
+use dfshm::{CancelToken, Engine, PartitionedQuery, StatementOutcome, datafusion};
 use futures::{StreamExt, TryStreamExt};
 use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
@@ -87,6 +87,9 @@ pub struct DfshmStatement {
     ingest: Ingest,
     bound: Option<Bound>,
     cancel: Arc<CancelSlot>,
+    /// The query of the last `ExecutePartitions`, set up on the workers while its partitions
+    /// may be read.
+    partitioned: Option<PartitionedQuery>,
 }
 
 impl DfshmStatement {
@@ -101,6 +104,26 @@ impl DfshmStatement {
             ingest: Ingest::default(),
             bound: None,
             cancel,
+            partitioned: None,
+        }
+    }
+
+    /// Ends the query of the last `ExecutePartitions`, inside the runtime its teardown uses (in
+    /// the child of a fork, where it lives in the parent, it is only forgotten).
+    fn end_partitions(&mut self) {
+        let Some(query) = self.partitioned.take() else {
+            return;
+        };
+        if !self.engine.in_owner_process() {
+            std::mem::forget(query);
+            return;
+        }
+        match runtime::runtime() {
+            Ok(runtime) => {
+                let _entered = runtime.enter();
+                drop(query);
+            }
+            Err(_) => drop(query),
         }
     }
 
@@ -337,6 +360,56 @@ async fn run_script(
             Schema::empty(),
         )))),
     }
+}
+
+impl Drop for DfshmStatement {
+    fn drop(&mut self) {
+        // Releasing the statement ends its partitions' query: a later read is refused.
+        self.end_partitions();
+    }
+}
+
+/// Starts the one statement of `sql` with its result in parts on the workers.
+async fn partition_query(
+    engine: &Engine,
+    sql: &str,
+    parameters: Option<Vec<ScalarValue>>,
+) -> datafusion::error::Result<PartitionedQuery> {
+    let statements = engine.statements(sql)?;
+    let [statement] = &statements[..] else {
+        return Err(DataFusionError::Plan(format!(
+            "partitioned results need one query, and this SQL text holds {} statements",
+            statements.len()
+        )));
+    };
+    let StatementOutcome::Rows(frame) = engine.run_statement(statement).await? else {
+        return Err(DataFusionError::Plan(
+            "this statement returns no rows to partition; run it with AdbcStatementExecuteQuery"
+                .into(),
+        ));
+    };
+    let frame = match parameters {
+        Some(values) => {
+            let values = typed_parameters(&frame, values)?;
+            frame.with_param_values(ParamValues::from(values))?
+        }
+        None => frame,
+    };
+    engine.execute_partitions(frame).await
+}
+
+/// `AdbcConnectionReadPartition`: one part of a partitioned result, read on `engine`'s runtime
+/// straight from the worker that computes it.
+pub(crate) fn read_partition(
+    engine: &SharedEngine,
+    descriptor: &[u8],
+) -> Result<Box<dyn RecordBatchReader + Send>> {
+    let reader = engine.get()?;
+    let descriptor = descriptor.to_vec();
+    let stream = runtime::block_on(async move { reader.read_partition(&descriptor).await })
+        .and_then(|result| result)
+        .map_err(from_datafusion)?;
+    Ok(Box::new(QueryReader::new(stream, engine.clone())))
 }
 
 /// `values` cast to the types the plan infers for its placeholders (`$1`, `$2`, ...), where it
@@ -614,10 +687,45 @@ impl adbc_core::Statement for DfshmStatement {
     }
 
     fn execute_partitions(&mut self) -> Result<PartitionedResult> {
-        Err(not_implemented(
-            "partitioned results",
-            "use AdbcStatementExecuteQuery, whose stream dfshm already computes in parallel",
-        ))
+        if self.ingest.table.is_some() {
+            return Err(invalid_state(
+                "this statement is set up for bulk ingest (adbc.ingest.target_table): execute \
+                 it with AdbcStatementExecuteQuery and a NULL output stream",
+            ));
+        }
+        let parameters = match self.take_parameter_rows()? {
+            None => None,
+            Some(mut rows) if rows.len() == 1 => rows.pop(),
+            Some(rows) => {
+                return Err(not_implemented(
+                    &format!("{} rows of parameters for partitioned results", rows.len()),
+                    "bind one row",
+                ));
+            }
+        };
+        // A new execution ends the last one's query (and its partitions).
+        self.end_partitions();
+        let sql = self.sql()?.to_string();
+        let engine = self.engine.get()?;
+        let running = self.cancel.start();
+        let (run_engine, run_sql) = (engine.clone(), sql.clone());
+        let query = runtime::block_on(async move {
+            let start = partition_query(&run_engine, &run_sql, parameters);
+            tokio::select! {
+                biased;
+                () = running.cancelled() => Err(dfshm::Cancelled.into()),
+                query = start => query,
+            }
+        })
+        .and_then(|result| result)
+        .map_err(|error| query_error(&engine, &sql, error))?;
+        let result = PartitionedResult {
+            partitions: query.partitions.clone(),
+            schema: query.schema.as_ref().clone(),
+            rows_affected: -1,
+        };
+        self.partitioned = Some(query);
+        Ok(result)
     }
 
     fn get_parameter_schema(&self) -> Result<Schema> {

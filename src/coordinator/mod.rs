@@ -9,6 +9,7 @@
 mod grpc;
 mod guard;
 mod in_process;
+pub(crate) mod partitions;
 mod pool;
 mod sizing;
 

@@ -373,13 +373,23 @@ impl WorkerChannel for ShmChannel {
         task_ctx: &Arc<TaskContext>,
     ) -> Result<Vec<BoxStream<'static, Result<RecordBatch>>>> {
         let start = request.target_partition_start;
-        let end = request.target_partition_end;
-        let partitions = end.saturating_sub(start);
+        let partitions = request.target_partition_end.saturating_sub(start);
         if partitions > MAX_STREAMS as usize {
             return Err(DataFusionError::NotImplemented(format!(
                 "{partitions} partitions in one request; dfshm's transport carries at most {}",
                 MAX_STREAMS
             )));
+        }
+        if let Some(capture) = capture_of(request.task_key.query_id.as_bytes()) {
+            // The query's parts are read by other processes: keep the call for them, and give
+            // the head streams that never end (the query lives while its descriptors do).
+            capture.add(PartitionTicket {
+                worker: self.address.url().to_string(),
+                call: TaskCall::of(request, 0, task_ctx)?,
+            });
+            return Ok((0..partitions)
+                .map(|_| futures::stream::pending().boxed())
+                .collect());
         }
         let budget = Budget::of_query(
             *request.task_key.query_id.as_bytes(),
@@ -387,7 +397,42 @@ impl WorkerChannel for ShmChannel {
             task_ctx.memory_pool(),
         );
         let (credits, window) = budget.open(partitions);
-        let message = Request::ExecuteTask(TaskCall::of(request, window, task_ctx)?).encode();
+        let call = TaskCall::of(request, window, task_ctx)?;
+        self.call(Request::ExecuteTask(call), start, credits, &metrics)
+            .await
+    }
+
+    async fn get_worker_info(
+        &mut self,
+        _request: GetWorkerInfoRequest,
+    ) -> Result<GetWorkerInfoResponse> {
+        let address = self.address.clone();
+        let mut socket = into_async(address.connect()?, &address)?;
+        protocol::write_message(&mut socket, &Request::Info.encode())
+            .await
+            .map_err(|e| address.io_error("ask", e))?;
+        match next_reply(&mut socket, &address).await? {
+            Reply::Info { version } => Ok(GetWorkerInfoResponse { version }),
+            Reply::Failed(error) => Err(address.worker_error(error)),
+            other => Err(DataFusionError::Internal(format!(
+                "worker {} answered an info request with {other:?}",
+                address.slot
+            ))),
+        }
+    }
+}
+
+impl ShmChannel {
+    /// Makes an execute-task or read-partition `request` whose partitions start at `start` and
+    /// flow within `credits`: a ring goes with it, and the worker's partitions come out of it.
+    async fn call(
+        &self,
+        request: Request,
+        start: usize,
+        credits: Vec<StreamCredit>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> Result<Vec<BoxStream<'static, Result<RecordBatch>>>> {
+        let message = request.encode();
         let address = self.address.clone();
         let ring = RingParts::create_pooled(&RING_POOL, self.ring_bytes)
             .map_err(|e| DataFusionError::ResourcesExhausted(format!("a shared ring: {e}")))?;
@@ -403,6 +448,14 @@ impl WorkerChannel for ShmChannel {
         let pid = match accepted.await? {
             Reply::Accepted { pid } => pid,
             Reply::Failed(error) => return Err(address.worker_error(error)),
+            Reply::Refused(reason) => {
+                return Err(DataFusionError::External(Box::new(
+                    protocol::PartitionUnavailable {
+                        worker: address.slot,
+                        reason,
+                    },
+                )));
+            }
             other => {
                 return Err(DataFusionError::Internal(format!(
                     "worker {} answered execute_task with {other:?}",
@@ -429,28 +482,121 @@ impl WorkerChannel for ShmChannel {
             credits,
         };
         let exchange = ExchangeMetrics::default();
-        exchange.register(&metrics);
+        exchange.register(metrics);
         Ok(partitions.demultiplex(exchange, self.stall_timeout))
     }
+}
 
-    async fn get_worker_info(
-        &mut self,
-        _request: GetWorkerInfoRequest,
-    ) -> Result<GetWorkerInfoResponse> {
-        let address = self.address.clone();
-        let mut socket = into_async(address.connect()?, &address)?;
-        protocol::write_message(&mut socket, &Request::Info.encode())
-            .await
-            .map_err(|e| address.io_error("ask", e))?;
-        match next_reply(&mut socket, &address).await? {
-            Reply::Info { version } => Ok(GetWorkerInfoResponse { version }),
-            Reply::Failed(error) => Err(address.worker_error(error)),
-            other => Err(DataFusionError::Internal(format!(
-                "worker {} answered an info request with {other:?}",
-                address.slot
-            ))),
+/// One part of a partitioned result: the execute-task call that reads one task of the query's
+/// last stage, and the worker to make it to. The coordinator sets it aside instead of making
+/// the call; another process makes it ([`read_partition`]), once.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PartitionTicket {
+    /// The worker's URL.
+    pub(crate) worker: String,
+    /// The call, its window left to the reader.
+    pub(crate) call: TaskCall,
+}
+
+/// The tickets of a query whose parts are being handed out, as its `execute_task` calls come.
+#[derive(Debug)]
+pub(crate) struct Capture {
+    query_id: [u8; 16],
+    expected: usize,
+    tickets: parking_lot::Mutex<Vec<PartitionTicket>>,
+    arrived: tokio::sync::Notify,
+}
+
+/// The queries of this process whose last stage's calls are captured, by query id.
+static CAPTURES: std::sync::LazyLock<
+    parking_lot::Mutex<std::collections::HashMap<[u8; 16], Arc<Capture>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+fn capture_of(query_id: &[u8; 16]) -> Option<Arc<Capture>> {
+    CAPTURES.lock().get(query_id).cloned()
+}
+
+impl Capture {
+    /// From now until the capture is dropped, the `execute_task` calls this process makes for
+    /// `query_id` are set aside as tickets; `expected` of them make the whole result.
+    pub(crate) fn start(query_id: [u8; 16], expected: usize) -> Arc<Capture> {
+        let capture = Arc::new(Capture {
+            query_id,
+            expected,
+            tickets: parking_lot::Mutex::default(),
+            arrived: tokio::sync::Notify::new(),
+        });
+        CAPTURES.lock().insert(query_id, capture.clone());
+        capture
+    }
+
+    fn add(&self, ticket: PartitionTicket) {
+        self.tickets.lock().push(ticket);
+        self.arrived.notify_waiters();
+    }
+
+    /// The tickets, once all `expected` have come, in task order.
+    pub(crate) async fn tickets(&self) -> Vec<PartitionTicket> {
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            {
+                let tickets = self.tickets.lock();
+                if tickets.len() >= self.expected {
+                    let mut tickets = tickets.clone();
+                    tickets.sort_by_key(|ticket| ticket.call.task_key.task_number);
+                    return tickets;
+                }
+            }
+            arrived.await;
         }
     }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let mut captures = CAPTURES.lock();
+        if captures
+            .get(&self.query_id)
+            .is_some_and(|capture| std::ptr::eq(Arc::as_ptr(capture), self))
+        {
+            captures.remove(&self.query_id);
+        }
+    }
+}
+
+/// Reads the part `ticket` stands for in this process, straight from its worker: one stream
+/// per partition of its task, within `exchange_budget` of credit charged to `pool`.
+pub(crate) async fn read_partition(
+    ticket: PartitionTicket,
+    ring_bytes: usize,
+    stall_timeout: Option<Duration>,
+    exchange_budget: usize,
+    pool: &Arc<dyn datafusion::execution::memory_pool::MemoryPool>,
+) -> Result<Vec<BoxStream<'static, Result<RecordBatch>>>> {
+    let url = Url::parse(&ticket.worker)
+        .map_err(|e| DataFusionError::Plan(format!("a partition names a bad worker URL: {e}")))?;
+    let channel = ShmChannel {
+        address: WorkerAddress::from_url(&url)?,
+        ring_bytes,
+        stall_timeout,
+        exchange_budget,
+    };
+    let mut call = ticket.call;
+    let partitions = call.end.saturating_sub(call.start);
+    let budget = Budget::of_query(*call.task_key.query_id.as_bytes(), exchange_budget, pool);
+    let (credits, window) = budget.open(partitions);
+    call.window = window;
+    let start = call.start;
+    channel
+        .call(
+            Request::ReadPartition(call),
+            start,
+            credits,
+            &ExecutionPlanMetricsSet::new(),
+        )
+        .await
 }
 
 /// Awaits `work`, a wait on `address`, under a [`Watchdog`].

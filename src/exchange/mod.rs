@@ -21,9 +21,12 @@ mod routing;
 mod serving;
 
 pub(crate) use calling::{
-    DEFAULT_RING_BYTES, ShmChannelResolver, WorkerAddress, WorkerObituaries, ring_pool,
+    Capture, DEFAULT_RING_BYTES, PartitionTicket, ShmChannelResolver, WorkerAddress,
+    WorkerObituaries, read_partition, ring_pool,
 };
 pub use credit::DEFAULT_EXCHANGE_BUDGET;
+pub(crate) use protocol::TaskCall;
+pub use protocol::{PartitionRefusal, PartitionUnavailable};
 pub use routing::{Boundary, route_partition};
 pub use serving::Failpoint;
 pub(crate) use serving::connection as serve_connection;

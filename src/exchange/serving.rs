@@ -7,13 +7,16 @@
 //!   its batches into the ring, each piece within the partition's credit (the request's first
 //!   window, then the grants the consumer sends on the connection); a partition the consumer
 //!   cancels stops alone, a closed connection or a cancelled ring stops them all;
+//! - a read-partition call: an execute-task call that another process of the coordinator's user
+//!   makes for a part of a partitioned result; each task is read once, never after its query
+//!   ended ([`PartitionReads`]);
 //! - an info request.
 //!
 //! What a worker process is (its sessions, its lifeline, its accept loop) is `crate::worker`'s.
 
 use super::credit::ProducerCredit;
 use super::framing::{RingWriter, WriteOutcome};
-use super::protocol::{self, ConsumerMessage, Reply, Request};
+use super::protocol::{self, ConsumerMessage, PartitionRefusal, Reply, Request};
 use super::routing::{Crossing, place_partitions};
 use crate::ring::RingParts;
 use crate::shm::PeerProcess;
@@ -21,13 +24,15 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::metrics::{Gauge, Metric, MetricValue};
 use datafusion_distributed::{
-    CoordinatorToWorkerMsg, DistributedTaskContext, ExecuteTaskRequest, SetPlanRequest, Worker,
-    WorkerToCoordinatorMsg,
+    CoordinatorToWorkerMsg, DistributedTaskContext, ExecuteTaskRequest, SetPlanRequest, TaskKey,
+    Worker, WorkerToCoordinatorMsg,
 };
 use futures::StreamExt;
 use http::HeaderMap;
+use std::collections::{HashSet, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::sync::LazyLock;
 use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 use tokio::sync::Mutex;
@@ -57,7 +62,22 @@ pub(crate) async fn connection(
             protocol::write_message(&mut socket, &reply.encode()).await
         }
         Request::CoordinatorChannel(call) => {
-            coordinator_channel(worker, socket, call.into_set_plan_request(), slot).await
+            let task = call.task_key;
+            let served =
+                coordinator_channel(worker, socket, call.into_set_plan_request(), slot).await;
+            // The task's query is over here: a part of it handed out as a partition can no
+            // longer be read.
+            PARTITION_READS.lock().ended(task);
+            served
+        }
+        Request::ReadPartition(call) => {
+            let claimed = PARTITION_READS.lock().claim(call.task_key);
+            if let Err(refusal) = claimed {
+                return protocol::write_message(&mut socket, &Reply::Refused(refusal).encode())
+                    .await;
+            }
+            let (request, consumer, window) = call.into_execute_task_request();
+            execute_task(worker, socket, request, consumer, window, fds).await
         }
         Request::ExecuteTask(call) => {
             if failpoint == Some(Failpoint::PanicInExecuteTask) {
@@ -65,6 +85,47 @@ pub(crate) async fn connection(
             }
             let (request, consumer, window) = call.into_execute_task_request();
             execute_task(worker, socket, request, consumer, window, fds).await
+        }
+    }
+}
+
+/// The tasks of this worker read as parts of partitioned results, and the tasks whose query
+/// ended (the last [`ENDED_KEPT`] of them): a part is read once, and never after its query ended.
+#[derive(Debug, Default)]
+pub(crate) struct PartitionReads {
+    read: HashSet<TaskKey>,
+    ended: HashSet<TaskKey>,
+    ended_order: VecDeque<TaskKey>,
+}
+
+/// Ended tasks remembered, to tell a late reader why (about 1 MiB at most).
+const ENDED_KEPT: usize = 16_384;
+
+static PARTITION_READS: LazyLock<parking_lot::Mutex<PartitionReads>> =
+    LazyLock::new(Default::default);
+
+impl PartitionReads {
+    /// Marks `task` read, unless it was already read or its query ended.
+    pub(crate) fn claim(&mut self, task: TaskKey) -> Result<(), PartitionRefusal> {
+        if self.ended.contains(&task) {
+            return Err(PartitionRefusal::QueryEnded);
+        }
+        if !self.read.insert(task) {
+            return Err(PartitionRefusal::AlreadyRead);
+        }
+        Ok(())
+    }
+
+    /// `task`'s query ended: forget it was read, remember it ended.
+    pub(crate) fn ended(&mut self, task: TaskKey) {
+        self.read.remove(&task);
+        if self.ended.insert(task) {
+            self.ended_order.push_back(task);
+        }
+        while self.ended_order.len() > ENDED_KEPT {
+            if let Some(old) = self.ended_order.pop_front() {
+                self.ended.remove(&old);
+            }
         }
     }
 }

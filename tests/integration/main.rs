@@ -17,6 +17,7 @@ mod cli_contract;
 mod cli_signals;
 mod faults;
 mod multi_process;
+mod partitioned_results;
 mod result_cache;
 mod ring_across_processes;
 mod tidy;

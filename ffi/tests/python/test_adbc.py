@@ -4,14 +4,16 @@ It loads libdfshm_ffi through the `adbc-driver-manager` package (its DB-API laye
 queries on worker processes and compares them with in-process DataFusion (the same driver with
 dfshm.workers = 0), ingests a pyarrow table and queries it, binds parameters, checks catalog
 calls, error messages, a cancel from another thread, a closed stream, pandas and polars reading
-and pandas writing through the driver, two connections' own settings over shared tables, and a
-fork.
+and pandas writing through the driver, partitioned results read by child processes, two
+connections' own settings over shared tables, and a fork.
 
 usage: python test_adbc.py LIBRARY TPCH_DIR QUERIES_DIR
 """
 
+import json
 import math
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -77,6 +79,46 @@ def expect_error(kind, needle, action):
         check(needle in str(error), f"{kind.__name__} without {needle!r}: {error}")
         return error
     raise AssertionError(f"expected {kind.__name__} mentioning {needle!r}")
+
+
+# Reads one partition in a process of its own (as a multi-process host would), printing its
+# rows as JSON; exits 3 with the error when the read is refused.
+READ_PARTITION = r"""
+import json, sys, warnings
+import adbc_driver_manager.dbapi as dbapi
+library, descriptor = sys.argv[1], bytes.fromhex(sys.argv[2])
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    conn = dbapi.connect(driver=library, db_kwargs={"dfshm.workers": "0"})
+try:
+    with conn.cursor() as cur:
+        cur.adbc_read_partition(descriptor)
+        print(json.dumps(cur.fetch_arrow_table().to_pylist(), default=str))
+except dbapi.Error as error:
+    print(error, file=sys.stderr)
+    sys.exit(3)
+finally:
+    conn.close()
+"""
+
+
+def read_partitions(partitions):
+    """Reads each partition in its own process, all at once: (exit code, rows, stderr) each."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", READ_PARTITION, LIBRARY, partition.hex()],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for partition in partitions
+    ]
+    outcomes = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        rows = json.loads(out) if child.returncode == 0 else []
+        outcomes.append((child.returncode, rows, err))
+    return outcomes
 
 
 def main():
@@ -210,6 +252,35 @@ def main():
             back.astype(object).where(back.notna(), None).to_dict("list")
             == {"id": [1, 2, 3], "name": ["a", None, "c"], "score": [1.5, 2.5, None]},
             f"{table} holds the DataFrame's rows: {back}",
+        )
+
+    # Partitioned results: one part per task of the query's last stage, each read by its own
+    # process straight from the worker; the parts' union is ExecuteQuery's rows. A part reads
+    # once, and not after its statement was released.
+    sql = "SELECT l_orderkey, l_linenumber, l_quantity FROM lineitem WHERE l_quantity > 45"
+    key = lambda row: (row["l_orderkey"], row["l_linenumber"])
+    # Rows as the children print them (JSON, decimals as text).
+    want = sorted(json.loads(json.dumps(run(workers, sql).to_pylist(), default=str)), key=key)
+    with workers.cursor() as cur:
+        partitions, schema = cur.adbc_execute_partitions(sql)
+        check(len(partitions) >= 2, f"one partition per task: {len(partitions)}")
+        check(schema.names == ["l_orderkey", "l_linenumber", "l_quantity"], f"schema {schema}")
+        outcomes = read_partitions(partitions)
+        check(all(code == 0 for code, _, _ in outcomes), f"children read: {outcomes}")
+        got = sorted((row for _, rows, _ in outcomes for row in rows), key=key)
+        check(got == want, f"the partitions' union ({len(got)} rows) is the result ({len(want)})")
+        [(code, _, said)] = read_partitions(partitions[:1])
+        check(code == 3 and "already read" in said, f"a second read is refused: {said}")
+    with workers.cursor() as cur:
+        partitions, _ = cur.adbc_execute_partitions(sql)
+    # The cursor's statement is released: its query ended on the workers.
+    [(code, _, said)] = read_partitions(partitions[:1])
+    check(code == 3 and "released" in said, f"a read after release is refused: {said}")
+    with workers.cursor() as cur:
+        error = expect_error(
+            dbapi.NotSupportedError,
+            "cannot be split",
+            lambda: cur.adbc_execute_partitions("SELECT count(*) AS n FROM lineitem"),
         )
 
     # After a fork the child cannot use the parent's database (its workers belong to the

@@ -44,6 +44,7 @@ impl From<Malformed> for DataFusionError {
 const REQUEST_COORDINATOR_CHANNEL: u8 = 1;
 const REQUEST_EXECUTE_TASK: u8 = 2;
 const REQUEST_INFO: u8 = 3;
+const REQUEST_READ_PARTITION: u8 = 4;
 
 const REPLY_ACCEPTED: u8 = 10;
 const REPLY_FAILED: u8 = 11;
@@ -52,6 +53,7 @@ const REPLY_LOAD_INFO_EOS: u8 = 13;
 const REPLY_TASK_METRICS: u8 = 14;
 const REPLY_END: u8 = 15;
 const REPLY_INFO: u8 = 16;
+const REPLY_REFUSED: u8 = 17;
 
 /// The coordinator's "no more work units" on a coordinator channel.
 pub(crate) const C2W_WORK_UNIT_EOS: u8 = 20;
@@ -125,6 +127,10 @@ pub(crate) enum Request {
     ExecuteTask(TaskCall),
     /// `WorkerChannel::get_worker_info`.
     Info,
+    /// Another process reads one part of a partitioned result (an `execute_task` call its
+    /// coordinator set up and handed out as a descriptor): like `ExecuteTask`, but each task may
+    /// be read so only once, and not after its query ended.
+    ReadPartition(TaskCall),
 }
 
 /// A `coordinator_channel` call: datafusion-distributed's `SetPlanRequest` and its headers.
@@ -242,6 +248,75 @@ impl TaskCall {
     }
 }
 
+impl TaskCall {
+    /// The call as a message of `kind` (an execute-task or a read-partition request).
+    fn encode(&self, kind: u8) -> Vec<u8> {
+        let mut e = Encoder::new(kind);
+        e.task_key(&self.task_key);
+        e.usize(self.start);
+        e.usize(self.end);
+        e.usize(self.consumer.task_index);
+        e.usize(self.consumer.task_count);
+        e.u64(self.window);
+        match &self.head {
+            Head::None => e.u8(0),
+            Head::Broadcast { output_partitions } => {
+                e.u8(1);
+                e.usize(*output_partitions);
+            }
+            Head::Repartition(bytes) => {
+                e.u8(2);
+                e.bytes(bytes);
+            }
+        }
+        e.finish()
+    }
+
+    /// The call after its kind byte.
+    fn decode(d: &mut Decoder) -> Result<TaskCall, Malformed> {
+        let task_key = d.task_key()?;
+        let start = d.usize()?;
+        let end = d.usize()?;
+        let consumer = DistributedTaskContext {
+            task_index: d.usize()?,
+            task_count: d.usize()?,
+        };
+        let window = d.u64()?;
+        let head = match d.u8()? {
+            0 => Head::None,
+            1 => Head::Broadcast {
+                output_partitions: d.usize()?,
+            },
+            2 => Head::Repartition(d.bytes()?.to_vec()),
+            other => return Err(Malformed(format!("producer head {other}"))),
+        };
+        if start > end {
+            return Err(Malformed(format!("partition range {start}..{end}")));
+        }
+        Ok(TaskCall {
+            task_key,
+            start,
+            end,
+            head,
+            consumer,
+            window,
+        })
+    }
+
+    /// The call as a partition descriptor carries it (see `calling::PartitionTicket`).
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        self.encode(REQUEST_READ_PARTITION)
+    }
+
+    /// A call from [`TaskCall::to_bytes`].
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<TaskCall, Malformed> {
+        match Request::decode(bytes)? {
+            Request::ReadPartition(call) => Ok(call),
+            _ => Err(Malformed("not a read-partition call".into())),
+        }
+    }
+}
+
 impl Head {
     /// The head of an execute-task call as it travels (its partitioning encoded).
     fn of_producer(
@@ -292,6 +367,37 @@ pub(crate) enum Reply {
     Info {
         version: String,
     },
+    /// A read-partition call the worker will not serve.
+    Refused(PartitionRefusal),
+}
+
+/// Why a worker will not serve a part of a partitioned result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[repr(u8)]
+pub enum PartitionRefusal {
+    /// The part was read before.
+    #[error(
+        "this partition was already read (each partition descriptor of a result can be read \
+         once); execute the statement again for a new set"
+    )]
+    AlreadyRead = 0,
+    /// The statement that made it was released or executed again.
+    #[error(
+        "the statement that made this partition was released or executed again, which ended \
+         its query; execute it again for new partitions"
+    )]
+    QueryEnded = 1,
+}
+
+/// A part of a partitioned result its worker would not serve (see [`PartitionRefusal`]): the
+/// caller's mistake, not a failure of the query.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("worker {worker} cannot serve this partition: {reason}")]
+pub struct PartitionUnavailable {
+    /// The worker's slot.
+    pub worker: usize,
+    /// Why.
+    pub reason: PartitionRefusal,
 }
 
 /// Builds a message body.
@@ -406,27 +512,8 @@ impl Request {
                 e.usize(call.query_start_time_ns);
                 e.finish()
             }
-            Request::ExecuteTask(call) => {
-                let mut e = Encoder::new(REQUEST_EXECUTE_TASK);
-                e.task_key(&call.task_key);
-                e.usize(call.start);
-                e.usize(call.end);
-                e.usize(call.consumer.task_index);
-                e.usize(call.consumer.task_count);
-                e.u64(call.window);
-                match &call.head {
-                    Head::None => e.u8(0),
-                    Head::Broadcast { output_partitions } => {
-                        e.u8(1);
-                        e.usize(*output_partitions);
-                    }
-                    Head::Repartition(bytes) => {
-                        e.u8(2);
-                        e.bytes(bytes);
-                    }
-                }
-                e.finish()
-            }
+            Request::ExecuteTask(call) => call.encode(REQUEST_EXECUTE_TASK),
+            Request::ReadPartition(call) => call.encode(REQUEST_READ_PARTITION),
             Request::Info => Encoder::new(REQUEST_INFO).finish(),
         }
     }
@@ -449,35 +536,8 @@ impl Request {
                     query_start_time_ns: d.usize()?,
                 })
             }
-            REQUEST_EXECUTE_TASK => {
-                let task_key = d.task_key()?;
-                let start = d.usize()?;
-                let end = d.usize()?;
-                let consumer = DistributedTaskContext {
-                    task_index: d.usize()?,
-                    task_count: d.usize()?,
-                };
-                let window = d.u64()?;
-                let head = match d.u8()? {
-                    0 => Head::None,
-                    1 => Head::Broadcast {
-                        output_partitions: d.usize()?,
-                    },
-                    2 => Head::Repartition(d.bytes()?.to_vec()),
-                    other => return Err(Malformed(format!("producer head {other}"))),
-                };
-                if start > end {
-                    return Err(Malformed(format!("partition range {start}..{end}")));
-                }
-                Request::ExecuteTask(TaskCall {
-                    task_key,
-                    start,
-                    end,
-                    head,
-                    consumer,
-                    window,
-                })
-            }
+            REQUEST_EXECUTE_TASK => Request::ExecuteTask(TaskCall::decode(&mut d)?),
+            REQUEST_READ_PARTITION => Request::ReadPartition(TaskCall::decode(&mut d)?),
             REQUEST_INFO => Request::Info,
             other => return Err(Malformed(format!("request kind {other}"))),
         };
@@ -500,6 +560,7 @@ impl std::fmt::Debug for Reply {
             ),
             Reply::End => f.write_str("End"),
             Reply::Info { version } => write!(f, "Info({version})"),
+            Reply::Refused(refusal) => write!(f, "Refused({refusal:?})"),
         }
     }
 }
@@ -551,6 +612,11 @@ impl Reply {
                 e.str(version);
                 e.finish()
             }
+            Reply::Refused(refusal) => {
+                let mut e = Encoder::new(REPLY_REFUSED);
+                e.u8(*refusal as u8);
+                e.finish()
+            }
         }
     }
 
@@ -598,6 +664,11 @@ impl Reply {
             REPLY_INFO => Reply::Info {
                 version: d.string()?,
             },
+            REPLY_REFUSED => Reply::Refused(match d.u8()? {
+                0 => PartitionRefusal::AlreadyRead,
+                1 => PartitionRefusal::QueryEnded,
+                other => return Err(Malformed(format!("partition refusal {other}"))),
+            }),
             other => return Err(Malformed(format!("reply kind {other}"))),
         };
         d.end()?;

@@ -102,6 +102,20 @@ fn load_info_round_trips() {
 }
 
 #[test]
+fn a_refused_partition_says_why() {
+    for refusal in [PartitionRefusal::AlreadyRead, PartitionRefusal::QueryEnded] {
+        let back = Reply::decode(&Reply::Refused(refusal).encode()).unwrap();
+        assert!(
+            matches!(back, Reply::Refused(r) if r == refusal),
+            "{back:?}"
+        );
+    }
+    let mut unknown = Reply::Refused(PartitionRefusal::QueryEnded).encode();
+    *unknown.last_mut().unwrap() = 9;
+    assert!(Reply::decode(&unknown).is_err());
+}
+
+#[test]
 fn accepted_carries_the_producer_pid() {
     let Reply::Accepted { pid } = Reply::decode(&Reply::Accepted { pid: 4242 }.encode()).unwrap()
     else {
