@@ -57,6 +57,12 @@ struct WorkerArgs {
 /// The `main` of a worker process: parses the command line the coordinator gave, takes the
 /// listening socket from standard input and serves until the coordinator exits.
 pub fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(main_status())
+}
+
+/// [`main`]'s exit status as a number (0, 1: the worker failed, 2: it was started wrongly), for
+/// a worker run from a library (the ADBC driver's `DfshmWorkerMain`).
+pub fn main_status() -> u8 {
     use clap::Parser;
     let args = WorkerArgs::parse();
     // The coordinator makes standard input the listening socket. A duplicate of fd 0 owns it
@@ -65,7 +71,7 @@ pub fn main() -> std::process::ExitCode {
         Ok(fd) => fd,
         Err(error) => {
             eprintln!("dfshm worker: cannot take standard input: {error}");
-            return std::process::ExitCode::from(2);
+            return 2;
         }
     };
     let listener = StdUnixListener::from(stdin);
@@ -74,7 +80,7 @@ pub fn main() -> std::process::ExitCode {
             "dfshm worker: standard input is not a listening Unix socket; workers are started by \
              a dfshm coordinator (dfshm --workers N), not by hand"
         );
-        return std::process::ExitCode::from(2);
+        return 2;
     }
     let options = WorkerOptions {
         slot: args.slot,
@@ -87,10 +93,10 @@ pub fn main() -> std::process::ExitCode {
         failpoint: args.failpoint,
     };
     match run(listener, options) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(error) => {
             eprintln!("dfshm worker {}: {error}", args.slot);
-            std::process::ExitCode::FAILURE
+            1
         }
     }
 }

@@ -29,6 +29,15 @@ AdbcStatusCode AdbcDfshmFfiInit(int version, void *driver, struct AdbcError *err
  */
 AdbcStatusCode AdbcDriverInit(int version, void *driver, struct AdbcError *error);
 
+/*
+ The `main` of a dfshm worker process run from this library, for `ffi/launcher/dfshm-worker.c`:
+ a package then ships one copy of DataFusion (this library) and a launcher of a few kilobytes,
+ instead of a second 100 MB executable. It reads the process's command line as `dfshm-worker`
+ does and returns its exit status: 0, 1 when the worker failed, 2 when it was started wrongly
+ (not by a dfshm coordinator), 101 when it panicked.
+ */
+int DfshmWorkerMain(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -1,7 +1,8 @@
 //! A C program, compiled here with the system compiler, loads the driver through its ADBC entry
 //! point and drives it: TPC-H over 2 worker processes, catalog calls, a cancel from a second
 //! thread, misuse, and a stream read after every handle was released (see `c/host.c`). It runs
-//! twice: loaded with `dlopen` from the shared library, and linked with the static one.
+//! three times: loaded with `dlopen` from the shared library, linked with the static one, and
+//! with its workers run from the shared library by `launcher/dfshm-worker.c`.
 
 mod common;
 
@@ -29,6 +30,55 @@ fn a_c_host_linked_with_the_static_library_works_the_same() {
     let worker = common::worker_program();
     check_host(
         Command::new(&host).env("DFSHM_WORKER", worker).arg("-"),
+        scratch.path(),
+    );
+}
+
+#[test]
+fn workers_run_from_the_shared_library_by_a_small_launcher_work_the_same() {
+    let scratch = tempfile::tempdir().unwrap();
+    let host = compile(scratch.path(), &[]);
+    let launcher = scratch.path().join("dfshm-worker");
+    let compiled = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"])
+        .arg(common::crate_dir().join("launcher/dfshm-worker.c"))
+        .arg("-o")
+        .arg(&launcher)
+        .arg("-ldl")
+        .output()
+        .expect("run the C compiler (cc)");
+    assert!(
+        compiled.status.success(),
+        "the launcher does not compile:\n{}",
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+    let size = std::fs::metadata(&launcher).unwrap().len();
+    assert!(
+        size < 1 << 20,
+        "the launcher holds {size} bytes: a second DataFusion?"
+    );
+    // Started by hand, it loads the library and runs the worker's own checks.
+    let by_hand = Command::new(&launcher)
+        .env("DFSHM_FFI_LIBRARY", common::library())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&by_hand.stderr);
+    assert_eq!(by_hand.status.code(), Some(2), "{said}");
+    assert!(said.contains("started by a dfshm coordinator"), "{said}");
+    // Without the library beside it or named, it says what to do.
+    let alone = Command::new(&launcher)
+        .env_remove("DFSHM_FFI_LIBRARY")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&alone.stderr);
+    assert_eq!(alone.status.code(), Some(2), "{said}");
+    assert!(said.contains("DFSHM_FFI_LIBRARY"), "{said}");
+    check_host(
+        Command::new(&host)
+            .env("DFSHM_WORKER", &launcher)
+            .env("DFSHM_FFI_LIBRARY", common::library())
+            .arg(common::library()),
         scratch.path(),
     );
 }

@@ -61,7 +61,11 @@ fn partitions_read_elsewhere_make_the_result_once_and_leave_nothing() {
                     continue;
                 }
                 let again = read(&reader, &query.partitions[0]).await.unwrap_err();
-                assert_eq!(refusal(&again), Some(PartitionRefusal::AlreadyRead), "{again}");
+                assert_eq!(
+                    refusal(&again),
+                    Some(PartitionRefusal::AlreadyRead),
+                    "{again}"
+                );
                 assert!(again.to_string().contains("already read"), "{again}");
                 // An unread part of a dropped query: the workers end the query as its
                 // coordinator channels close, a moment after the drop.
@@ -84,14 +88,27 @@ fn partitions_read_elsewhere_make_the_result_once_and_leave_nothing() {
             );
             let frame = reader.sql("select 1").await.unwrap();
             let in_process = reader.execute_partitions(frame).await.unwrap_err();
-            assert!(in_process.to_string().contains("worker processes"), "{in_process}");
+            assert!(
+                in_process.to_string().contains("worker processes"),
+                "{in_process}"
+            );
             let garbage = read(&reader, b"DFSHMPT1 but not a descriptor").await;
             let garbage = garbage.unwrap_err().to_string();
-            assert!(garbage.contains("not a dfshm partition descriptor"), "{garbage}");
+            assert!(
+                garbage.contains("not a dfshm partition descriptor"),
+                "{garbage}"
+            );
 
-            assert_eq!(resources(), before, "partitioned results leaked fds or rings");
+            assert_eq!(
+                resources(),
+                before,
+                "partitioned results leaked fds or rings"
+            );
         })
         .await;
-        assert!(outcome.is_ok(), "partitioned results hung past {WATCHDOG:?}");
+        assert!(
+            outcome.is_ok(),
+            "partitioned results hung past {WATCHDOG:?}"
+        );
     });
 }
