@@ -108,8 +108,8 @@ impl DfshmStatement {
         }
     }
 
-    /// Ends the query of the last `ExecutePartitions`, inside the runtime its teardown uses (in
-    /// the child of a fork, where it lives in the parent, it is only forgotten).
+    /// Ends the query of the last `ExecutePartitions`, on the runtime its teardown uses (in the
+    /// child of a fork, where it lives in the parent, it is only forgotten).
     fn end_partitions(&mut self) {
         let Some(query) = self.partitioned.take() else {
             return;
@@ -118,13 +118,10 @@ impl DfshmStatement {
             std::mem::forget(query);
             return;
         }
-        match runtime::runtime() {
-            Ok(runtime) => {
-                let _entered = runtime.enter();
-                drop(query);
-            }
-            Err(_) => drop(query),
-        }
+        // Waits until the workers refuse the parts, so that a host's other process that reads
+        // one after the release is told so (rather than racing the query's teardown).
+        // Without a runtime the query is dropped with the future, and ends all the same.
+        let _ = runtime::block_on(query.end());
     }
 
     fn sql(&self) -> Result<&str> {

@@ -8,7 +8,7 @@
 //! set up on the workers while the [`PartitionedQuery`] lives (its head never reads); a reader
 //! makes the set-aside call itself ([`read_partition`]), with a ring of its own. Each worker lets a
 //! task be read once, and not after its query ended, so a second read or a read after release
-//! is a clear error.
+//! is a clear error; [`PartitionedQuery::end`] returns once every worker knows the query ended.
 //!
 //! Only a query whose head merely gathers the last stage's partitions
 //! (`CoalescePartitionsExec` over one `NetworkCoalesceExec`) is split: anything more in the head
@@ -30,7 +30,7 @@ use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion_distributed::{DistributedExec, NetworkBoundaryExt, NetworkCoalesceExec};
+use datafusion_distributed::{DistributedExec, NetworkBoundaryExt, NetworkCoalesceExec, TaskKey};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,9 +47,36 @@ pub struct PartitionedQuery {
     pub schema: SchemaRef,
     /// One descriptor per task of the last stage, in task order.
     pub partitions: Vec<Vec<u8>>,
+    /// Each task's worker (its URL) and key, for [`PartitionedQuery::end`].
+    tasks: Vec<(String, TaskKey)>,
     /// The query's head, which never reads: dropping it ends the query on every worker.
     _query: SendableRecordBatchStream,
     _capture: Arc<Capture>,
+}
+
+/// How long [`PartitionedQuery::end`] waits for each worker to confirm.
+const END_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl PartitionedQuery {
+    /// Ends the query, and returns once every worker has recorded that its parts may no longer
+    /// be read: a read that comes after this is refused. (Dropping the query ends it too, but
+    /// the workers learn it a moment later, as its connections close.) A worker that does not
+    /// confirm within a couple of seconds (hung, or gone) is not waited for further.
+    pub async fn end(self) {
+        let mut by_worker: Vec<(String, Vec<TaskKey>)> = Vec::new();
+        for (worker, task) in &self.tasks {
+            match by_worker.iter_mut().find(|(url, _)| url == worker) {
+                Some((_, tasks)) => tasks.push(*task),
+                None => by_worker.push((worker.clone(), vec![*task])),
+            }
+        }
+        let ends = by_worker.into_iter().map(|(worker, tasks)| async move {
+            if let Err(error) = exchange::end_tasks(&worker, tasks, END_TIMEOUT).await {
+                log::warn!("ending a partitioned result: {error}");
+            }
+        });
+        futures::future::join_all(ends).await;
+    }
 }
 
 impl std::fmt::Debug for PartitionedQuery {
@@ -131,9 +158,14 @@ pub(crate) async fn start(
         .iter()
         .map(|ticket| encode(ticket, &schema_bytes))
         .collect();
+    let tasks = tickets
+        .iter()
+        .map(|ticket| (ticket.worker.clone(), ticket.call.task_key))
+        .collect();
     Ok(PartitionedQuery {
         schema,
         partitions,
+        tasks,
         _query: query,
         _capture: capture,
     })

@@ -30,8 +30,8 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, Metric, MetricValue, Time};
 use datafusion_distributed::{
     BytesCounterMetric, ChannelResolver, CoordinatorToWorkerMsg, ExecuteTaskRequest,
-    GetWorkerInfoRequest, GetWorkerInfoResponse, MaxGaugeMetric, SetPlanRequest, WorkerChannel,
-    WorkerToCoordinatorMsg,
+    GetWorkerInfoRequest, GetWorkerInfoResponse, MaxGaugeMetric, SetPlanRequest, TaskKey,
+    WorkerChannel, WorkerToCoordinatorMsg,
 };
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
@@ -597,6 +597,40 @@ pub(crate) async fn read_partition(
             &ExecutionPlanMetricsSet::new(),
         )
         .await
+}
+
+/// Tells the worker at `worker` (a URL) that the parts of `tasks` may no longer be read, and
+/// waits until it has recorded it, for at most `deadline`. A worker that is gone cannot serve
+/// them anyway.
+pub(crate) async fn end_tasks(worker: &str, tasks: Vec<TaskKey>, deadline: Duration) -> Result<()> {
+    let url = Url::parse(worker)
+        .map_err(|e| DataFusionError::Internal(format!("a bad worker URL {worker}: {e}")))?;
+    let address = WorkerAddress::from_url(&url)?;
+    let ask = async {
+        let mut socket = match address.connect() {
+            Ok(socket) => into_async(socket, &address)?,
+            // Not running: nothing there can serve the parts.
+            Err(_) => return Ok(()),
+        };
+        protocol::write_message(&mut socket, &Request::EndTasks(tasks).encode())
+            .await
+            .map_err(|e| address.io_error("end the partitions on", e))?;
+        match next_reply(&mut socket, &address).await? {
+            Reply::End => Ok(()),
+            other => Err(DataFusionError::Internal(format!(
+                "worker {} answered end-tasks with {other:?}",
+                address.slot
+            ))),
+        }
+    };
+    tokio::time::timeout(deadline, ask)
+        .await
+        .unwrap_or_else(|_| {
+            Err(DataFusionError::Execution(format!(
+                "worker {} did not confirm the end of a partitioned result within {deadline:?}",
+                address.slot
+            )))
+        })
 }
 
 /// Awaits `work`, a wait on `address`, under a [`Watchdog`].

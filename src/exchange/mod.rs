@@ -22,7 +22,7 @@ mod serving;
 
 pub(crate) use calling::{
     Capture, DEFAULT_RING_BYTES, PartitionTicket, ShmChannelResolver, WorkerAddress,
-    WorkerObituaries, read_partition, ring_pool,
+    WorkerObituaries, end_tasks, read_partition, ring_pool,
 };
 pub use credit::DEFAULT_EXCHANGE_BUDGET;
 pub(crate) use protocol::TaskCall;

@@ -9,7 +9,7 @@
 //!   cancels stops alone, a closed connection or a cancelled ring stops them all;
 //! - a read-partition call: an execute-task call that another process of the coordinator's user
 //!   makes for a part of a partitioned result; each task is read once, never after its query
-//!   ended ([`PartitionReads`]);
+//!   ended ([`PartitionReads`]); an end-tasks call, the coordinator releasing such a result;
 //! - an info request.
 //!
 //! What a worker process is (its sessions, its lifeline, its accept loop) is `crate::worker`'s.
@@ -69,6 +69,13 @@ pub(crate) async fn connection(
             // longer be read.
             PARTITION_READS.lock().ended(task);
             served
+        }
+        Request::EndTasks(tasks) => {
+            {
+                let mut reads = PARTITION_READS.lock();
+                tasks.into_iter().for_each(|task| reads.ended(task));
+            }
+            protocol::write_message(&mut socket, &Reply::End.encode()).await
         }
         Request::ReadPartition(call) => {
             let claimed = PARTITION_READS.lock().claim(call.task_key);

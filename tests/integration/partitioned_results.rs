@@ -1,7 +1,7 @@
 //! Partitioned results (`Engine::execute_partitions`, ADBC's `ExecutePartitions`): a query's
 //! result handed out as one descriptor per task of its last stage, each read by another engine
 //! (one without workers, as a host's other process would open) straight from the worker. The
-//! parts make the result exactly once; a part read twice, or after its query was dropped, is
+//! parts make the result exactly once; a part read twice, or after its query was ended, is
 //! refused with the reason; queries that must finish in the coordinator are refused; and twenty
 //! rounds leave no fd or ring behind. (`ffi/tests/python/test_adbc.py` reads the parts from
 //! child processes.)
@@ -58,6 +58,7 @@ fn partitions_read_elsewhere_make_the_result_once_and_leave_nothing() {
                 }
                 assert_same_rows(&format!("round {round}"), &expected, &parts, false);
                 if round > 0 {
+                    // Dropped, not ended: the workers learn it as its connections close.
                     continue;
                 }
                 let again = read(&reader, &query.partitions[0]).await.unwrap_err();
@@ -67,13 +68,11 @@ fn partitions_read_elsewhere_make_the_result_once_and_leave_nothing() {
                     "{again}"
                 );
                 assert!(again.to_string().contains("already read"), "{again}");
-                // An unread part of a dropped query: the workers end the query as its
-                // coordinator channels close, a moment after the drop.
+                // An unread part of an ended query.
                 let frame = engine.sql(QUERY).await.unwrap();
                 let unread = engine.execute_partitions(frame).await.unwrap();
                 let descriptor = unread.partitions[0].clone();
-                drop(unread);
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                unread.end().await;
                 let late = read(&reader, &descriptor).await.unwrap_err();
                 assert_eq!(refusal(&late), Some(PartitionRefusal::QueryEnded), "{late}");
             }

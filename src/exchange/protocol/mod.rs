@@ -45,6 +45,7 @@ const REQUEST_COORDINATOR_CHANNEL: u8 = 1;
 const REQUEST_EXECUTE_TASK: u8 = 2;
 const REQUEST_INFO: u8 = 3;
 const REQUEST_READ_PARTITION: u8 = 4;
+const REQUEST_END_TASKS: u8 = 5;
 
 const REPLY_ACCEPTED: u8 = 10;
 const REPLY_FAILED: u8 = 11;
@@ -131,6 +132,9 @@ pub(crate) enum Request {
     /// coordinator set up and handed out as a descriptor): like `ExecuteTask`, but each task may
     /// be read so only once, and not after its query ended.
     ReadPartition(TaskCall),
+    /// The coordinator released a partitioned result: these tasks' parts may no longer be
+    /// read. Answered with `End` once recorded.
+    EndTasks(Vec<TaskKey>),
 }
 
 /// A `coordinator_channel` call: datafusion-distributed's `SetPlanRequest` and its headers.
@@ -514,6 +518,12 @@ impl Request {
             }
             Request::ExecuteTask(call) => call.encode(REQUEST_EXECUTE_TASK),
             Request::ReadPartition(call) => call.encode(REQUEST_READ_PARTITION),
+            Request::EndTasks(tasks) => {
+                let mut e = Encoder::new(REQUEST_END_TASKS);
+                e.usize(tasks.len());
+                tasks.iter().for_each(|task| e.task_key(task));
+                e.finish()
+            }
             Request::Info => Encoder::new(REQUEST_INFO).finish(),
         }
     }
@@ -538,6 +548,13 @@ impl Request {
             }
             REQUEST_EXECUTE_TASK => Request::ExecuteTask(TaskCall::decode(&mut d)?),
             REQUEST_READ_PARTITION => Request::ReadPartition(TaskCall::decode(&mut d)?),
+            REQUEST_END_TASKS => {
+                let count = d.count(32)?;
+                let tasks = (0..count)
+                    .map(|_| d.task_key())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Request::EndTasks(tasks)
+            }
             REQUEST_INFO => Request::Info,
             other => return Err(Malformed(format!("request kind {other}"))),
         };

@@ -48,6 +48,12 @@ fn requests_round_trip() {
             Request::ExecuteTask(decoded) => assert_eq!(decoded, call),
             other => panic!("{other:?}"),
         }
+        assert_eq!(TaskCall::from_bytes(&call.to_bytes()).unwrap(), call);
+    }
+    let tasks = vec![key(), key()];
+    match Request::decode(&Request::EndTasks(tasks.clone()).encode()).unwrap() {
+        Request::EndTasks(decoded) => assert_eq!(decoded, tasks),
+        other => panic!("{other:?}"),
     }
 }
 
