@@ -631,6 +631,12 @@ impl adbc_core::Statement for DfshmStatement {
         }
         let stream = match self.take_parameter_rows()? {
             None => self.start(None)?,
+            Some(rows) if rows.is_empty() => {
+                return Err(invalid_argument(
+                    "the bound parameters have no rows: bind at least one row, or none at all",
+                ));
+            }
+            Some(mut rows) if rows.len() == 1 => self.start(rows.pop())?,
             Some(rows) => self.start_per_row(rows)?,
         };
         Ok(Box::new(QueryReader::new(stream, self.engine.clone())))

@@ -38,19 +38,11 @@ fn a_c_host_linked_with_the_static_library_works_the_same() {
 fn workers_run_from_the_shared_library_by_a_small_launcher_work_the_same() {
     let scratch = tempfile::tempdir().unwrap();
     let host = compile(scratch.path(), &[]);
-    let launcher = scratch.path().join("dfshm-worker");
-    let compiled = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"])
-        .arg(common::crate_dir().join("launcher/dfshm-worker.c"))
-        .arg("-o")
-        .arg(&launcher)
-        .arg("-ldl")
-        .output()
-        .expect("run the C compiler (cc)");
-    assert!(
-        compiled.status.success(),
-        "the launcher does not compile:\n{}",
-        String::from_utf8_lossy(&compiled.stderr)
+    let launcher = compile_c(
+        &common::crate_dir().join("launcher/dfshm-worker.c"),
+        &scratch.path().join("dfshm-worker"),
+        &[],
+        &["-ldl"],
     );
     let size = std::fs::metadata(&launcher).unwrap().len();
     assert!(
@@ -86,23 +78,36 @@ fn workers_run_from_the_shared_library_by_a_small_launcher_work_the_same() {
 /// Compiles `c/host.c` into `dir` with the extra compiler arguments.
 fn compile(dir: &Path, extra: &[&OsStr]) -> PathBuf {
     let root = common::crate_dir();
-    let host = dir.join("host");
+    let include = root.join("include");
+    let mut arguments = vec![OsStr::new("-I"), include.as_os_str()];
+    arguments.extend_from_slice(extra);
+    compile_c(
+        &root.join("tests/c/host.c"),
+        &dir.join("host"),
+        &arguments,
+        &["-ldl", "-lpthread", "-lm", "-lrt"],
+    )
+}
+
+/// Compiles the C program `source` into `output`, warnings as errors, with the extra compiler
+/// arguments before the libraries.
+fn compile_c(source: &Path, output: &Path, extra: &[&OsStr], libraries: &[&str]) -> PathBuf {
     let compiled = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-I"])
-        .arg(root.join("include"))
-        .arg(root.join("tests/c/host.c"))
+        .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1"])
+        .arg(source)
         .args(extra)
         .arg("-o")
-        .arg(&host)
-        .args(["-ldl", "-lpthread", "-lm", "-lrt"])
+        .arg(output)
+        .args(libraries)
         .output()
         .expect("run the C compiler (cc)");
     assert!(
         compiled.status.success(),
-        "host.c does not compile:\n{}",
+        "{} does not compile:\n{}",
+        source.display(),
         String::from_utf8_lossy(&compiled.stderr)
     );
-    host
+    output.to_path_buf()
 }
 
 /// Runs the host (`command` with its first argument given) and compares what it saw with

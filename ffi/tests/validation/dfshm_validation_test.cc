@@ -127,34 +127,26 @@ class DfshmQuirks : public adbc_validation::DriverQuirks {
   std::string db_schema() const override { return "public"; }
 };
 
-class DfshmDatabaseTest : public ::testing::Test, public adbc_validation::DatabaseTest {
+// The suites' fixtures: a gtest fixture over one of the suite's test classes, with dfshm's quirks.
+template <typename Suite>
+class DfshmFixture : public ::testing::Test, public Suite {
  public:
   const adbc_validation::DriverQuirks* quirks() const override { return &quirks_; }
-  void SetUp() override { ASSERT_NO_FATAL_FAILURE(SetUpTest()); }
-  void TearDown() override { ASSERT_NO_FATAL_FAILURE(TearDownTest()); }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(this->SetUpTest()); }
+  void TearDown() override { ASSERT_NO_FATAL_FAILURE(this->TearDownTest()); }
 
  protected:
   DfshmQuirks quirks_;
 };
+
+using DfshmDatabaseTest = DfshmFixture<adbc_validation::DatabaseTest>;
 ADBCV_TEST_DATABASE(DfshmDatabaseTest)
 
-class DfshmConnectionTest : public ::testing::Test, public adbc_validation::ConnectionTest {
- public:
-  const adbc_validation::DriverQuirks* quirks() const override { return &quirks_; }
-  void SetUp() override { ASSERT_NO_FATAL_FAILURE(SetUpTest()); }
-  void TearDown() override { ASSERT_NO_FATAL_FAILURE(TearDownTest()); }
-
- protected:
-  DfshmQuirks quirks_;
-};
+using DfshmConnectionTest = DfshmFixture<adbc_validation::ConnectionTest>;
 ADBCV_TEST_CONNECTION(DfshmConnectionTest)
 
-class DfshmStatementTest : public ::testing::Test, public adbc_validation::StatementTest {
+class DfshmStatementTest : public DfshmFixture<adbc_validation::StatementTest> {
  public:
-  const adbc_validation::DriverQuirks* quirks() const override { return &quirks_; }
-  void SetUp() override { ASSERT_NO_FATAL_FAILURE(SetUpTest()); }
-  void TearDown() override { ASSERT_NO_FATAL_FAILURE(TearDownTest()); }
-
   // Ingested temporal columns keep their Arrow type, unit and time zone (they are Arrow arrays
   // in DataFusion's memory table), so the values read back are the ones ingested.
   void ValidateIngestedTemporalData(struct ArrowArrayView* values, ArrowType type,
@@ -163,9 +155,6 @@ class DfshmStatementTest : public ::testing::Test, public adbc_validation::State
     ASSERT_NO_FATAL_FAILURE(adbc_validation::CompareArray<int64_t>(
         values, {std::nullopt, -42, 0, 42}));
   }
-
- protected:
-  DfshmQuirks quirks_;
 };
 ADBCV_TEST_STATEMENT(DfshmStatementTest)
 
