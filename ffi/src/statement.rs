@@ -124,6 +124,17 @@ impl DfshmStatement {
         let _ = runtime::block_on(query.end());
     }
 
+    /// A statement set up for bulk ingest runs only as an update (no output stream).
+    fn refuse_if_ingesting(&self) -> Result<()> {
+        if self.ingest.table.is_some() {
+            return Err(invalid_state(
+                "this statement is set up for bulk ingest (adbc.ingest.target_table): execute \
+                 it with AdbcStatementExecuteQuery and a NULL output stream",
+            ));
+        }
+        Ok(())
+    }
+
     fn sql(&self) -> Result<&str> {
         self.sql.as_deref().ok_or_else(|| {
             invalid_state("no SQL to run: call AdbcStatementSetSqlQuery before executing")
@@ -344,14 +355,9 @@ async fn run_script(
     }
     match engine.run_statement(last).await? {
         StatementOutcome::Rows(frame) => {
-            let frame = match parameters {
-                Some(values) => {
-                    let values = typed_parameters(&frame, values)?;
-                    frame.with_param_values(ParamValues::from(values))?
-                }
-                None => frame,
-            };
-            engine.execute_stream(frame, token).await
+            engine
+                .execute_stream(with_parameters(frame, parameters)?, token)
+                .await
         }
         StatementOutcome::Done => Ok(Box::pin(EmptyRecordBatchStream::new(Arc::new(
             Schema::empty(),
@@ -385,14 +391,9 @@ async fn partition_query(
                 .into(),
         ));
     };
-    let frame = match parameters {
-        Some(values) => {
-            let values = typed_parameters(&frame, values)?;
-            frame.with_param_values(ParamValues::from(values))?
-        }
-        None => frame,
-    };
-    engine.execute_partitions(frame).await
+    engine
+        .execute_partitions(with_parameters(frame, parameters)?)
+        .await
 }
 
 /// `AdbcConnectionReadPartition`: one part of a partitioned result, read on `engine`'s runtime
@@ -407,6 +408,21 @@ pub(crate) fn read_partition(
         .and_then(|result| result)
         .map_err(from_datafusion)?;
     Ok(Box::new(QueryReader::new(stream, engine.clone())))
+}
+
+/// `frame` with `parameters` (if any) substituted for its placeholders, each cast as
+/// [`typed_parameters`] says.
+fn with_parameters(
+    frame: DataFrame,
+    parameters: Option<Vec<ScalarValue>>,
+) -> datafusion::error::Result<DataFrame> {
+    match parameters {
+        Some(values) => {
+            let values = typed_parameters(&frame, values)?;
+            frame.with_param_values(ParamValues::from(values))
+        }
+        None => Ok(frame),
+    }
 }
 
 /// `values` cast to the types the plan infers for its placeholders (`$1`, `$2`, ...), where it
@@ -623,12 +639,7 @@ impl adbc_core::Statement for DfshmStatement {
     }
 
     fn execute(&mut self) -> Result<Box<dyn RecordBatchReader + Send>> {
-        if self.ingest.table.is_some() {
-            return Err(invalid_state(
-                "this statement is set up for bulk ingest (adbc.ingest.target_table): execute \
-                 it with AdbcStatementExecuteQuery and a NULL output stream",
-            ));
-        }
+        self.refuse_if_ingesting()?;
         let stream = match self.take_parameter_rows()? {
             None => self.start(None)?,
             Some(rows) if rows.is_empty() => {
@@ -690,12 +701,7 @@ impl adbc_core::Statement for DfshmStatement {
     }
 
     fn execute_partitions(&mut self) -> Result<PartitionedResult> {
-        if self.ingest.table.is_some() {
-            return Err(invalid_state(
-                "this statement is set up for bulk ingest (adbc.ingest.target_table): execute \
-                 it with AdbcStatementExecuteQuery and a NULL output stream",
-            ));
-        }
+        self.refuse_if_ingesting()?;
         let parameters = match self.take_parameter_rows()? {
             None => None,
             Some(mut rows) if rows.len() == 1 => rows.pop(),

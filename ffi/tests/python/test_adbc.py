@@ -236,6 +236,8 @@ def main():
     for number in (3, 10):
         with open(f"{QUERIES}/q{number}.sql") as f:
             sql = f.read()
+        plan = "\n".join(run(workers, f"EXPLAIN {sql}").column("plan").to_pylist())
+        check("Network" in plan, f"q{number} runs stages on the workers:\n{plan}")
         want = run(workers, sql)
         frame = pd.read_sql(sql, workers)
         got = pa.Table.from_pandas(frame, preserve_index=False)
