@@ -50,6 +50,10 @@ pub enum EngineBuildError {
         /// What the file system said.
         source: std::io::Error,
     },
+    /// A remote worker's URL is not `http://HOST:PORT`, or remote workers were asked for with a
+    /// transport other than the shared-memory one.
+    #[error("{0}")]
+    RemoteWorkers(String),
     /// DataFusion refused the runtime configuration.
     #[error("cannot set up the DataFusion runtime: {0}")]
     Runtime(#[source] DataFusionError),
@@ -64,9 +68,9 @@ pub enum Transport {
     /// datafusion-distributed workers inside this process, called directly: the same distributed
     /// plans without processes, for testing the planner and as a baseline.
     InProcess,
-    /// datafusion-distributed's own gRPC workers on localhost (the `grpc` feature): the
-    /// baseline of `dfshm-bench`'s `grpc-N` modes.
-    #[cfg(feature = "grpc")]
+    /// datafusion-distributed's own gRPC workers on localhost, inside this process, reached as a
+    /// plain datafusion-distributed coordinator would: the baseline of `dfshm-bench`'s `grpc-N`
+    /// modes. (Remote workers on other hosts are [`EngineBuilder::remote_workers`].)
     Grpc,
 }
 
@@ -94,6 +98,7 @@ pub struct EngineBuilder {
     worker_timeout: Option<Option<Duration>>,
     scan_bytes_per_task: Option<u64>,
     exchange_budget: Option<usize>,
+    remote_workers: Vec<String>,
     failpoint: Option<crate::worker::Failpoint>,
 }
 
@@ -225,6 +230,18 @@ impl EngineBuilder {
         self
     }
 
+    /// Remote workers to run stages on as well, as `http://HOST:PORT` URLs: datafusion-distributed
+    /// gRPC workers started with `dfshm worker --listen ADDR:PORT`, on this host or others. With
+    /// [`EngineBuilder::workers`] too, one query has tasks on both: a stage that reads this
+    /// host's worker processes runs on them, so data flows from remote workers to this host.
+    /// Every worker must reach the tables' files by the same path (or object store URL).
+    /// Connecting to one, or a ping, must succeed within the worker timeout. Needs the
+    /// shared-memory transport (the default).
+    pub fn remote_workers<S: Into<String>>(mut self, urls: impl IntoIterator<Item = S>) -> Self {
+        self.remote_workers = urls.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Makes the first generation of worker 0 inject `failpoint` (tests of fault handling; the
     /// other workers and restarted ones are healthy).
     #[doc(hidden)]
@@ -291,9 +308,23 @@ impl EngineBuilder {
                 scan_bytes_per_task: coordinator::DEFAULT_SCAN_BYTES_PER_TASK,
             },
         };
+        let remote = self
+            .remote_workers
+            .iter()
+            .map(|url| crate::remote::parse_remote_worker(url))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(EngineBuildError::RemoteWorkers)?;
+        if !remote.is_empty() && self.transport != Transport::SharedMemory {
+            return Err(EngineBuildError::RemoteWorkers(format!(
+                "remote workers run with the shared-memory transport (the default), not {:?}",
+                self.transport
+            )));
+        }
+        let timeout = self.worker_timeout.unwrap_or(Some(DEFAULT_WORKER_TIMEOUT));
+        let remote_count = remote.len();
         let mut pool = None;
         let ctx = match (self.workers, self.transport) {
-            (0, _) => {
+            (0, _) if remote.is_empty() => {
                 let mut builder = SessionStateBuilder::new()
                     .with_default_features()
                     .with_config(config)
@@ -313,11 +344,24 @@ impl EngineBuilder {
                 sizing,
             )
             .map_err(EngineBuildError::Runtime)?,
-            #[cfg(feature = "grpc")]
             (workers, Transport::Grpc) => {
                 coordinator::grpc_context(config, runtime, workers, result_cache.clone(), sizing)
                     .map_err(|e| EngineBuildError::Workers(e.to_string()))?
             }
+            (0, Transport::SharedMemory) => coordinator::shm_context(
+                config,
+                runtime,
+                coordinator::WorkerSet {
+                    pool: None,
+                    remote,
+                    timeout,
+                    ring_bytes,
+                    exchange_budget,
+                },
+                result_cache.clone(),
+                sizing,
+            )
+            .map_err(EngineBuildError::Runtime)?,
             (workers, Transport::SharedMemory) => {
                 // An explicit DFSHM_WORKER still wins over this executable.
                 let self_exec = self.worker_program.is_none()
@@ -338,7 +382,7 @@ impl EngineBuilder {
                     ring_bytes,
                     exchange_budget,
                     threads: self.worker_threads,
-                    stall_timeout: self.worker_timeout.unwrap_or(Some(DEFAULT_WORKER_TIMEOUT)),
+                    stall_timeout: timeout,
                     failpoint: self.failpoint,
                 };
                 let started = Arc::new(
@@ -346,13 +390,26 @@ impl EngineBuilder {
                         .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
                 );
                 pool = Some(started.clone());
-                coordinator::shm_context(config, runtime, started, result_cache.clone(), sizing)
-                    .map_err(EngineBuildError::Runtime)?
+                coordinator::shm_context(
+                    config,
+                    runtime,
+                    coordinator::WorkerSet {
+                        pool: Some(started),
+                        remote,
+                        timeout,
+                        ring_bytes,
+                        exchange_budget,
+                    },
+                    result_cache.clone(),
+                    sizing,
+                )
+                .map_err(EngineBuildError::Runtime)?
             }
         };
         Ok(Engine {
             ctx: ctx.enable_url_table(),
             workers: self.workers,
+            remote_workers: remote_count,
             transport: self.transport,
             cache_dir: self.cache_dir,
             cache: result_cache,
@@ -375,6 +432,7 @@ pub enum StatementOutcome {
 pub struct Engine {
     ctx: SessionContext,
     workers: usize,
+    remote_workers: usize,
     transport: Transport,
     cache_dir: Option<PathBuf>,
     /// The result cache, unless there is no cache folder or it was turned off.
@@ -388,6 +446,7 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("session_id", &self.ctx.session_id())
             .field("workers", &self.workers)
+            .field("remote_workers", &self.remote_workers)
             .field("transport", &self.transport)
             .field("target_partitions", &self.target_partitions())
             .field("cache_dir", &self.cache_dir)
@@ -401,9 +460,20 @@ impl Engine {
         EngineBuilder::default()
     }
 
-    /// The number of worker processes this engine runs queries on (0: in-process).
+    /// The number of worker processes this engine runs queries on (0: in-process, unless it
+    /// has remote workers).
     pub fn workers(&self) -> usize {
         self.workers
+    }
+
+    /// The number of remote workers this engine runs stages on too.
+    pub fn remote_workers(&self) -> usize {
+        self.remote_workers
+    }
+
+    /// Whether queries are planned into stages that run on workers (processes or remote).
+    pub fn is_distributed(&self) -> bool {
+        self.workers + self.remote_workers > 0
     }
 
     /// Partitions per plan node.
@@ -445,6 +515,7 @@ impl Engine {
         Engine {
             ctx: SessionContext::new_with_state(state),
             workers: self.workers,
+            remote_workers: self.remote_workers,
             transport: self.transport,
             cache_dir: self.cache_dir.clone(),
             cache: self.cache.clone(),
@@ -468,7 +539,7 @@ impl Engine {
             _ => return Ok(()),
         };
         let namespace = variable.split('.').next().unwrap_or_default();
-        if self.workers == 0 && namespace.eq_ignore_ascii_case("distributed") {
+        if !self.is_distributed() && namespace.eq_ignore_ascii_case("distributed") {
             return Err(DataFusionError::Plan(format!(
                 "{variable} applies only to queries on worker processes, and this engine runs \
                  queries in-process; start it with workers (`--workers N`, \

@@ -14,9 +14,11 @@
 mod byte_size;
 pub mod cache;
 mod cancel;
+mod channels;
 mod coordinator;
 mod engine;
 pub mod exchange;
+pub mod remote;
 pub mod ring;
 mod script;
 pub mod shm;

@@ -7,7 +7,9 @@
 //! The worker exits when its coordinator process does (it watches it through a pidfd), so a
 //! coordinator killed with SIGKILL leaves no worker behind.
 
+use crate::channels::Channels;
 use crate::exchange::{self, ShmChannelResolver};
+use crate::remote::GrpcChannels;
 use crate::shm::PeerProcess;
 use datafusion::common::Result;
 use datafusion::execution::SessionState;
@@ -52,6 +54,11 @@ struct WorkerArgs {
     /// A fault to inject, for tests (see `Failpoint`).
     #[arg(long, hide = true)]
     failpoint: Option<Failpoint>,
+    /// Run as a remote worker instead: datafusion-distributed's gRPC worker on ADDR:PORT (port 0:
+    /// any free port), until SIGTERM or Ctrl-C. Coordinators name it with --remote-workers
+    /// http://HOST:PORT. Takes --threads, --memory-limit and --stall-timeout-ms.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<std::net::SocketAddr>,
 }
 
 /// The `main` of a worker process: parses the command line the coordinator gave, takes the
@@ -65,6 +72,25 @@ pub fn main() -> std::process::ExitCode {
 pub fn main_status() -> u8 {
     use clap::Parser;
     let args = WorkerArgs::parse();
+    if let Some(listen) = args.listen {
+        let options = crate::remote::ListenOptions {
+            listen,
+            memory_limit_bytes: args.memory_limit,
+            threads: args.threads,
+            worker_timeout: Some(
+                args.stall_timeout_ms
+                    .map(std::time::Duration::from_millis)
+                    .unwrap_or(crate::DEFAULT_WORKER_TIMEOUT),
+            ),
+        };
+        return match crate::remote::serve(options) {
+            Ok(()) => 0,
+            Err(error) => {
+                eprintln!("dfshm worker: {error}");
+                1
+            }
+        };
+    }
     // The coordinator makes standard input the listening socket. A duplicate of fd 0 owns it
     // here (fd 0 itself stays open, unused, for the life of the process).
     let stdin = match std::io::stdin().as_fd().try_clone_to_owned() {
@@ -78,7 +104,8 @@ pub fn main_status() -> u8 {
     if listener.local_addr().is_err() {
         eprintln!(
             "dfshm worker: standard input is not a listening Unix socket; workers are started by \
-             a dfshm coordinator (dfshm --workers N), not by hand"
+             a dfshm coordinator (dfshm --workers N), or run by hand as remote workers with \
+             --listen ADDR:PORT"
         );
         return 2;
     }
@@ -270,7 +297,7 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
     let runtime = runtime
         .build_arc()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let resolver = ShmChannelResolver::new(
+    let shm = ShmChannelResolver::new(
         options.ring_bytes.unwrap_or(exchange::DEFAULT_RING_BYTES),
         options.stall_timeout,
     )
@@ -279,6 +306,8 @@ async fn serve(listener: StdUnixListener, options: WorkerOptions) -> std::io::Re
             .exchange_budget
             .unwrap_or(exchange::DEFAULT_EXCHANGE_BUDGET),
     );
+    // A stage here may read remote workers' tasks too.
+    let resolver = Channels::new(shm, GrpcChannels::new(options.stall_timeout));
     let worker = Worker::from_session_builder(WorkerSessions::new(move |config| {
         config.with_distributed_channel_resolver(resolver.clone())
     }))

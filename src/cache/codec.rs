@@ -2,8 +2,9 @@
 //! plans: a [`PhysicalExtensionCodec`] registered on the coordinator and on every worker.
 //!
 //! An encoded operator is a tag byte, a JSON header, the entry's key bytes and (for a scan) its
-//! schema as an Arrow IPC stream. Workers run on the same host, so entries are named by path:
-//! the cache folder for a recording, the coordinator's pins for a scan.
+//! schema as an Arrow IPC stream. Entries are named by path: the cache folder (and its id, which
+//! a remote worker on another host does not find there) for a recording, the coordinator's pins
+//! for a scan (which only runs on this host's workers, see `coordinator::placement`).
 
 use super::ops::{CacheRecordExec, CachedScanExec, Recording, Source};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -37,6 +38,9 @@ struct ScanHeader {
 #[derive(Serialize, Deserialize)]
 struct RecordHeader {
     dir: PathBuf,
+    /// The folder's id: a worker that finds another folder (or none) at `dir` runs the
+    /// sub-plan without recording it (a remote worker on another host).
+    folder: String,
     max_bytes: u64,
     budget: u64,
     name: String,
@@ -116,6 +120,13 @@ impl PhysicalExtensionCodec for CacheCodec {
                     return Err(codec_error("a recording needs one input"));
                 };
                 // A worker that cannot use the folder runs the sub-plan without recording it.
+                if !super::is_folder(&header.dir, &header.folder) {
+                    log::debug!(
+                        "the cache folder {} is not on this host; not recording",
+                        header.dir.display()
+                    );
+                    return Ok(input.clone());
+                }
                 let cache = match super::shared(&header.dir, header.max_bytes) {
                     Ok(cache) => cache,
                     Err(error) => {
@@ -172,6 +183,7 @@ impl PhysicalExtensionCodec for CacheCodec {
             let recording = &record.recording;
             let header = RecordHeader {
                 dir: recording.cache.dir.clone(),
+                folder: recording.cache.id().to_string(),
                 max_bytes: recording.cache.max_bytes,
                 budget: recording.budget,
                 name: recording.name.clone(),

@@ -190,6 +190,8 @@ impl QueryPlanner for ResultPlanner {
 pub(crate) struct CachingQueryPlanner {
     cache: Arc<ResultCache>,
     inner: Arc<dyn QueryPlanner + Send + Sync>,
+    /// Whether stage outputs are served and recorded too (not only the whole result).
+    stage_parts: bool,
 }
 
 impl CachingQueryPlanner {
@@ -198,16 +200,23 @@ impl CachingQueryPlanner {
         CachingQueryPlanner {
             inner: Arc::new(ResultPlanner::new(cache.clone())),
             cache,
+            stage_parts: true,
         }
     }
 
     /// The cache's planner around `inner`, a distributed planner whose own inner planner is a
-    /// [`ResultPlanner`] of the same cache.
+    /// [`ResultPlanner`] of the same cache; with `stage_parts` false, only whole results are
+    /// cached (no task is sure to reach the cache folder).
     pub(crate) fn around(
         cache: Arc<ResultCache>,
         inner: Arc<dyn QueryPlanner + Send + Sync>,
+        stage_parts: bool,
     ) -> CachingQueryPlanner {
-        CachingQueryPlanner { cache, inner }
+        CachingQueryPlanner {
+            cache,
+            inner,
+            stage_parts,
+        }
     }
 }
 
@@ -235,11 +244,15 @@ impl QueryPlanner for CachingQueryPlanner {
                 name,
                 lock,
             } => {
-                let plan = Cuts::new(&self.cache, &prefix, &trace).below_root(plan)?;
+                let plan = match self.stage_parts {
+                    true => Cuts::new(&self.cache, &prefix, &trace).below_root(plan)?,
+                    false => plan,
+                };
                 let recording =
                     Recording::new(&self.cache, key, name, 1, &plan, self.cache.max_bytes);
                 Ok(CacheRecordExec::wrap(plan, recording.holding(lock), false))
             }
+            Pending::Cuts { .. } if !self.stage_parts => Ok(plan),
             Pending::Cuts { prefix, analyze } => {
                 let cuts = Cuts::new(&self.cache, &prefix, &trace);
                 if !analyze {

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub(crate) use codec::CacheCodec;
+pub(crate) use ops::CachedScanExec;
 pub use exec::{CacheEvent, CacheTrace};
 pub(crate) use exec::{CachingQueryPlanner, ResultPlanner};
 pub use key::{Reuse, reuse_property};
@@ -41,6 +42,10 @@ const ENTRY_SUFFIX: &str = ".arrow";
 const STATS_FILE: &str = "stats";
 const LOCKS: &str = "locks";
 const PINS: &str = "pins";
+/// A random name the folder gets when it is first opened: a worker records into or reads from
+/// the folder its coordinator names only if it finds this same name there (a worker on another
+/// host finds no folder, or another one, at that path).
+const FOLDER_ID: &str = "folder-id";
 /// Counters kept in the stats file, in order.
 const COUNTERS: usize = 6;
 
@@ -98,6 +103,8 @@ enum Counter {
 #[derive(Debug)]
 pub struct ResultCache {
     dir: PathBuf,
+    /// The folder's [`FOLDER_ID`].
+    id: String,
     max_bytes: u64,
     /// Bytes written since the last eviction scan (eviction runs when this could pass the cap).
     written: AtomicU64,
@@ -112,6 +119,7 @@ impl ResultCache {
         create_private_dir(&dir.join(LOCKS))?;
         create_private_dir(&dir.join(PINS))?;
         let cache = ResultCache {
+            id: folder_id(&dir)?,
             dir,
             max_bytes,
             written: AtomicU64::new(0),
@@ -123,6 +131,11 @@ impl ResultCache {
     /// The cache folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The folder's id (see [`FOLDER_ID`]).
+    pub(crate) fn id(&self) -> &str {
+        &self.id
     }
 
     /// The size cap in bytes.
@@ -293,6 +306,47 @@ impl ResultCache {
 
 /// The cache in folder `dir`, opened once per process: worker processes record and serve stage
 /// outputs in the folder their coordinator named.
+/// The folder's id, given to it now if it has none.
+fn folder_id(dir: &Path) -> std::io::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(FOLDER_ID);
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(std::io::Error::other)?;
+    let id: String = id.iter().map(|byte| format!("{byte:02x}")).collect();
+    // Written to a temporary file and linked into place, so that a reader never sees half an
+    // id, and of two processes naming a new folder at once, the first link wins.
+    let temp = dir.join(format!("{FOLDER_ID}.{}{}", std::process::id(), entry::TEMP_SUFFIX));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)?;
+    file.write_all(id.as_bytes())?;
+    drop(file);
+    let linked = std::fs::hard_link(&temp, &path);
+    remove_if_present(&temp)?;
+    match linked {
+        Ok(()) => Ok(id),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read_to_string(&path).map(|id| id.trim().to_string())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether `dir` is the cache folder whose id is `id` (as this process sees it).
+pub(crate) fn is_folder(dir: &Path, id: &str) -> bool {
+    std::fs::read_to_string(dir.join(FOLDER_ID)).is_ok_and(|found| found.trim() == id)
+}
+
 fn shared(dir: &Path, max_bytes: u64) -> std::io::Result<Arc<ResultCache>> {
     static OPENED: std::sync::Mutex<Vec<Arc<ResultCache>>> = std::sync::Mutex::new(Vec::new());
     let mut opened = OPENED

@@ -1,23 +1,21 @@
-//! datafusion-distributed's own gRPC workers on localhost (the `grpc` feature): the baseline the
-//! shared-memory transport is benchmarked against, and the path to workers on other hosts.
+//! datafusion-distributed's own gRPC workers on localhost, inside this process: the baseline the
+//! shared-memory transport is benchmarked against (`Transport::Grpc`, `dfshm-bench`'s `grpc-N`).
 //!
-//! The workers are tonic servers on loopback TCP ports, run by a runtime on a thread of their own
-//! (as datafusion-distributed's localhost test setup does); the coordinator reaches them through
-//! datafusion-distributed's `DefaultChannelResolver`.
+//! The workers are `remote` workers on loopback TCP ports, run by a runtime on a thread of their
+//! own (as datafusion-distributed's localhost test setup does); the coordinator reaches them
+//! through datafusion-distributed's `DefaultChannelResolver`, as a plain datafusion-distributed
+//! coordinator would.
 
 use datafusion::common::{DataFusionError, Result};
-use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion_distributed::{Worker, WorkerResolver};
+use datafusion_distributed::WorkerResolver;
 use std::sync::Arc;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use url::Url;
 
 /// `count` gRPC workers serving on loopback until dropped.
 pub(crate) struct GrpcCluster {
     urls: Vec<Url>,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 impl std::fmt::Debug for GrpcCluster {
@@ -29,10 +27,7 @@ impl std::fmt::Debug for GrpcCluster {
 }
 
 impl GrpcCluster {
-    pub(crate) fn start(
-        count: usize,
-        runtime_env: Arc<RuntimeEnv>,
-    ) -> std::io::Result<GrpcCluster> {
+    pub(crate) fn start(count: usize) -> std::io::Result<GrpcCluster> {
         let listeners = (0..count)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<std::io::Result<Vec<_>>>()?;
@@ -54,22 +49,15 @@ impl GrpcCluster {
                 runtime.block_on(async move {
                     let mut servers = tokio::task::JoinSet::new();
                     for listener in listeners {
-                        // The result cache's operators reach workers inside stage plans.
-                        let sessions = crate::worker::WorkerSessions::new(|config| config);
-                        let worker = Worker::from_session_builder(sessions)
-                            .with_runtime_env(runtime_env.clone());
+                        let worker = crate::remote::remote_worker(None, None)?;
                         let mut stop = stop.clone();
                         servers.spawn(async move {
                             listener.set_nonblocking(true)?;
-                            let incoming =
-                                TcpIncoming::from(tokio::net::TcpListener::from_std(listener)?);
-                            Server::builder()
-                                .add_service(worker.into_worker_server())
-                                .serve_with_incoming_shutdown(incoming, async move {
-                                    let _ = stop.wait_for(|stopped| *stopped).await;
-                                })
-                                .await
-                                .map_err(std::io::Error::other)
+                            let listener = tokio::net::TcpListener::from_std(listener)?;
+                            crate::remote::serve_on(worker, listener, async move {
+                                let _ = stop.wait_for(|stopped| *stopped).await;
+                            })
+                            .await
                         });
                     }
                     while let Some(result) = servers.join_next().await {
@@ -77,6 +65,7 @@ impl GrpcCluster {
                             log::error!("a gRPC worker stopped: {error}");
                         }
                     }
+                    Ok::<(), std::io::Error>(())
                 })
             })?;
         Ok(GrpcCluster {

@@ -5,11 +5,11 @@
 //! This module never plans on its own and never moves bytes itself: the planner is
 //! datafusion-distributed's, and each cluster supplies the `WorkerChannel` that reaches a worker.
 
-#[cfg(feature = "grpc")]
 mod grpc;
 mod guard;
 mod in_process;
 pub(crate) mod partitions;
+mod placement;
 mod pool;
 mod sizing;
 
@@ -21,7 +21,8 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_distributed::{
-    ChannelResolver, DistributedExt, NetworkBoundaryExt, SessionStateBuilderExt, WorkerResolver,
+    ChannelResolver, DistributedExt, NetworkBoundaryExt, RouteTasksHandler,
+    SessionStateBuilderExt, WorkerResolver,
 };
 use guard::GuardedPlanner;
 pub(crate) use in_process::Observer;
@@ -35,7 +36,6 @@ pub(crate) use sizing::TaskSizing;
 
 /// A session context whose queries run as stages on `workers` datafusion-distributed gRPC
 /// workers on localhost (the baseline the shared-memory transport is compared with).
-#[cfg(feature = "grpc")]
 pub(crate) fn grpc_context(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
@@ -43,41 +43,76 @@ pub(crate) fn grpc_context(
     cache: Option<Arc<ResultCache>>,
     sizing: TaskSizing,
 ) -> Result<SessionContext> {
-    let cluster = grpc::GrpcCluster::start(workers, runtime.clone())
+    let cluster = grpc::GrpcCluster::start(workers)
         .map_err(|error| datafusion::common::DataFusionError::External(Box::new(error)))?;
     distributed_context(
         config,
         runtime,
         grpc::GrpcResolver(Arc::new(cluster)),
         datafusion_distributed::grpc::DefaultChannelResolver::default(),
-        cache,
+        None,
+        StageCache::of(cache),
         sizing,
     )
 }
 
-/// A session context whose queries run as stages on the worker processes of `pool`, reached
-/// through shared-memory rings.
+/// The workers of a distributed engine on the shared-memory transport: this host's worker
+/// processes (`pool`) and remote gRPC workers (`remote`), at least one of either.
+pub(crate) struct WorkerSet {
+    pub(crate) pool: Option<Arc<WorkerPool>>,
+    pub(crate) remote: Vec<url::Url>,
+    /// How long a worker may take to connect or answer before its query fails.
+    pub(crate) timeout: Option<std::time::Duration>,
+    pub(crate) ring_bytes: usize,
+    pub(crate) exchange_budget: usize,
+}
+
+/// A session context whose queries run as stages on the worker processes of a pool, reached
+/// through shared-memory rings, and on remote gRPC workers.
 pub(crate) fn shm_context(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
-    pool: Arc<WorkerPool>,
+    workers: WorkerSet,
     cache: Option<Arc<ResultCache>>,
     sizing: TaskSizing,
 ) -> Result<SessionContext> {
-    let channels = crate::exchange::ShmChannelResolver::new(
-        pool.settings().ring_bytes,
-        pool.settings().stall_timeout,
-    )
-    .with_exchange_budget(pool.settings().exchange_budget)
-    .with_obituaries(pool.clone());
+    let mut shm = crate::exchange::ShmChannelResolver::new(workers.ring_bytes, workers.timeout)
+        .with_exchange_budget(workers.exchange_budget);
+    if let Some(pool) = &workers.pool {
+        shm = shm.with_obituaries(pool.clone());
+    }
+    let channels = crate::channels::Channels::new(
+        shm,
+        crate::remote::GrpcChannels::new(workers.timeout),
+    );
+    // Without worker processes no task is sure to reach this host's cache folder: stage parts
+    // are then neither served nor recorded (whole results still are, in this process).
+    let stage_parts = workers.pool.is_some();
+    let placed = placement::Workers::new(workers.pool, workers.remote);
     distributed_context(
         config,
         runtime,
-        pool::PoolResolver(pool),
+        placed.clone(),
         channels,
-        cache,
+        Some(Arc::new(placed)),
+        cache.map(|cache| StageCache { cache, stage_parts }),
         sizing,
     )
+}
+
+/// The result cache of a distributed session, and whether stage outputs are cached too.
+struct StageCache {
+    cache: Arc<ResultCache>,
+    stage_parts: bool,
+}
+
+impl StageCache {
+    fn of(cache: Option<Arc<ResultCache>>) -> Option<StageCache> {
+        cache.map(|cache| StageCache {
+            cache,
+            stage_parts: true,
+        })
+    }
 }
 
 /// A session context whose queries run as stages on `workers` in-process datafusion-distributed
@@ -103,17 +138,27 @@ pub(crate) fn observed_in_process_context(
 ) -> Result<SessionContext> {
     let cluster = InProcessCluster::start(workers, runtime.clone(), observer)?;
     let cluster = ClusterResolver(cluster);
-    distributed_context(config, runtime, cluster.clone(), cluster, cache, sizing)
+    distributed_context(
+        config,
+        runtime,
+        cluster.clone(),
+        cluster,
+        None,
+        StageCache::of(cache),
+        sizing,
+    )
 }
 
 /// A session planned by datafusion-distributed over `workers`, reached through `channels`, with
-/// the result `cache` (if any) looked up before and after stages are cut.
+/// stages placed by `route` before datafusion-distributed's own routing, and the result `cache`
+/// (if any) looked up before and after stages are cut.
 fn distributed_context(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
     workers: impl WorkerResolver + 'static,
     channels: impl ChannelResolver + Send + Sync + 'static,
-    cache: Option<Arc<ResultCache>>,
+    route: Option<Arc<dyn RouteTasksHandler>>,
+    cache: Option<StageCache>,
     sizing: TaskSizing,
 ) -> Result<SessionContext> {
     let physical_scalar_subqueries = config
@@ -125,7 +170,7 @@ fn distributed_context(
         .with_default_features()
         .with_config(config)
         .with_runtime_env(runtime);
-    if let Some(cache) = &cache {
+    if let Some(StageCache { cache, .. }) = &cache {
         // datafusion-distributed's planner wraps the planner it finds: the whole result is
         // looked up before stages are cut.
         builder = builder.with_query_planner(Arc::new(ResultPlanner::new(cache.clone())));
@@ -151,9 +196,9 @@ fn distributed_context(
         .expect("with_distributed_planner installs a planner");
     let mut planner: Arc<dyn QueryPlanner + Send + Sync> =
         Arc::new(GuardedPlanner::around(distributed));
-    if let Some(cache) = cache {
+    if let Some(StageCache { cache, stage_parts }) = cache {
         // ... and the cut points of the staged plan are served or recorded after.
-        planner = Arc::new(CachingQueryPlanner::around(cache, planner));
+        planner = Arc::new(CachingQueryPlanner::around(cache, planner, stage_parts));
     }
     builder = builder.with_query_planner(planner);
     builder = builder
@@ -161,6 +206,9 @@ fn distributed_context(
         .with_distributed_channel_resolver(channels)
         .with_distributed_user_codec(CacheCodec)
         .with_distributed_desired_task_count_handler(sizing);
+    if let Some(route) = route {
+        builder = builder.with_distributed_route_tasks_handler(route);
+    }
     Ok(SessionContext::new_with_state(builder.build()))
 }
 

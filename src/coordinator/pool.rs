@@ -381,16 +381,6 @@ impl Drop for WorkerPool {
     }
 }
 
-/// The pool as the coordinator's worker resolver.
-#[derive(Debug, Clone)]
-pub(crate) struct PoolResolver(pub(crate) Arc<WorkerPool>);
-
-impl WorkerResolver for PoolResolver {
-    fn get_urls(&self) -> Result<Vec<Url>> {
-        self.0.urls()
-    }
-}
-
 /// Finds the worker executable: `DFSHM_WORKER` if set, else next to `near` (default: the running
 /// executable) or one folder up, where cargo puts binaries beside the `deps` folder of test
 /// executables and libraries.

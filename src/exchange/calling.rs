@@ -1078,3 +1078,9 @@ impl Demux {
         self.reader.cancel();
     }
 }
+
+/// Whether this process is setting aside the `execute_task` calls of `query_id` (its result is
+/// being handed out in partitions).
+pub(crate) fn capturing(query_id: &uuid::Uuid) -> bool {
+    capture_of(query_id.as_bytes()).is_some()
+}

@@ -21,8 +21,8 @@ mod routing;
 mod serving;
 
 pub(crate) use calling::{
-    Capture, DEFAULT_RING_BYTES, PartitionTicket, ShmChannelResolver, WorkerAddress,
-    WorkerObituaries, end_tasks, read_partition, ring_pool,
+    Capture, DEFAULT_RING_BYTES, PartitionTicket, SCHEME, ShmChannelResolver, WorkerAddress,
+    WorkerObituaries, capturing, end_tasks, read_partition, ring_pool,
 };
 pub use credit::DEFAULT_EXCHANGE_BUDGET;
 pub(crate) use protocol::TaskCall;
