@@ -17,8 +17,8 @@ use datafusion::physical_plan::metrics::{
 };
 use datafusion_distributed::{
     ChannelResolver, CoordinatorToWorkerMsg, DISTRIBUTED_DATAFUSION_TASK_ID_LABEL,
-    ExecuteTaskRequest, GetWorkerInfoRequest, GetWorkerInfoResponse, SetPlanRequest,
-    WorkerChannel, WorkerToCoordinatorMsg,
+    ExecuteTaskRequest, GetWorkerInfoRequest, GetWorkerInfoResponse, SetPlanRequest, WorkerChannel,
+    WorkerToCoordinatorMsg,
 };
 use futures::stream::BoxStream;
 use http::HeaderMap;

@@ -97,11 +97,9 @@ impl GrpcChannels {
         }
         let connect = endpoint.connect();
         let connected = match self.timeout {
-            Some(timeout) => tokio::time::timeout(timeout, connect)
-                .await
-                .map_err(|_| {
-                    unreachable(format!("no answer within {:.1} s", timeout.as_secs_f64()))
-                })?,
+            Some(timeout) => tokio::time::timeout(timeout, connect).await.map_err(|_| {
+                unreachable(format!("no answer within {:.1} s", timeout.as_secs_f64()))
+            })?,
             None => connect.await,
         };
         let channel = BoxCloneSyncChannel::new(connected.map_err(|error| {
@@ -276,11 +274,13 @@ pub(crate) fn remote_worker(
         .build_arc()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let channels = crate::channels::Channels::remote_only(GrpcChannels::new(worker_timeout));
-    Ok(Worker::from_session_builder(crate::worker::WorkerSessions::new(
-        move |config| config.with_distributed_channel_resolver(channels.clone()),
-    ))
-    .with_runtime_env(runtime)
-    .with_version(crate::version()))
+    Ok(
+        Worker::from_session_builder(crate::worker::WorkerSessions::new(move |config| {
+            config.with_distributed_channel_resolver(channels.clone())
+        }))
+        .with_runtime_env(runtime)
+        .with_version(crate::version()),
+    )
 }
 
 /// Serves `worker` on `listener` until `stop` completes.
@@ -297,6 +297,134 @@ pub(crate) async fn serve_on(
         .map_err(std::io::Error::other)
 }
 
+/// The command line of a remote worker, for programs that run one as a subcommand (`dfshm
+/// worker --listen ADDR:PORT`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListenArgs {
+    /// Where to serve datafusion-distributed's gRPC worker, e.g. 0.0.0.0:7000 (port 0: any free
+    /// port). It prints `dfshm worker listening on http://ADDR:PORT` once it accepts calls;
+    /// coordinators name it with --remote-workers http://HOST:PORT.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+    /// Threads running this worker's tasks [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Memory this worker's queries may use before they spill or fail, e.g. 8G [default:
+    /// unbounded].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
+    /// Milliseconds another remote worker may take to connect or to answer a ping before the
+    /// task reading it fails.
+    #[arg(long, value_name = "MS", default_value_t = crate::DEFAULT_WORKER_TIMEOUT.as_millis() as u64)]
+    pub worker_timeout_ms: u64,
+}
+
+fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    crate::parse_byte_size(text).map_err(|error| error.to_string())
+}
+
+impl From<ListenArgs> for ListenOptions {
+    fn from(args: ListenArgs) -> ListenOptions {
+        ListenOptions {
+            listen: args.listen,
+            memory_limit_bytes: args.memory_limit,
+            threads: args.threads,
+            worker_timeout: Some(Duration::from_millis(args.worker_timeout_ms)),
+        }
+    }
+}
+
+/// A remote worker process started by this program (benchmarks and tests on loopback): its URL
+/// is read from the line it prints once it listens; dropping it kills and reaps the process.
+#[derive(Debug)]
+pub struct ListeningWorker {
+    child: std::process::Child,
+    url: Url,
+}
+
+impl ListeningWorker {
+    /// Starts `command` (a worker with `--listen`; its standard output is taken here) and waits
+    /// up to `deadline` for the URL it listens on.
+    pub fn spawn(
+        mut command: std::process::Command,
+        deadline: Duration,
+    ) -> std::io::Result<ListeningWorker> {
+        use std::io::BufRead;
+        let mut child = command.stdout(std::process::Stdio::piped()).spawn()?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let url = lines
+                .by_ref()
+                .map_while(std::result::Result::ok)
+                .find_map(|line| line.strip_prefix(LISTENING).map(str::to_string));
+            let _ = sender.send(url);
+            // Keep reading, so that the worker never writes into a closed pipe.
+            lines.for_each(drop);
+        });
+        let failed = |child: &mut std::process::Child, what: String| {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::io::Error::other(what)
+        };
+        let url = match receiver.recv_timeout(deadline) {
+            Ok(Some(url)) => url,
+            Ok(None) => {
+                let status = child.wait()?;
+                return Err(std::io::Error::other(format!(
+                    "the remote worker exited ({status}) before it listened"
+                )));
+            }
+            Err(_) => {
+                return Err(failed(
+                    &mut child,
+                    format!(
+                        "the remote worker did not listen within {:.1} s",
+                        deadline.as_secs_f64()
+                    ),
+                ));
+            }
+        };
+        match Url::parse(&url) {
+            Ok(url) => Ok(ListeningWorker { child, url }),
+            Err(error) => Err(failed(
+                &mut child,
+                format!("the remote worker printed {url:?}, not a URL: {error}"),
+            )),
+        }
+    }
+
+    /// The URL it listens on, `http://ADDR:PORT/`.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops it with SIGTERM (a clean shutdown) and waits for it to exit.
+    pub fn stop(mut self) -> std::io::Result<std::process::ExitStatus> {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .map_err(std::io::Error::from)?;
+        self.child.wait()
+    }
+}
+
+impl Drop for ListeningWorker {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,7 +432,9 @@ mod tests {
     #[test]
     fn remote_worker_urls_are_checked_with_what_to_write() {
         assert_eq!(
-            parse_remote_worker(" http://10.0.0.2:7000 ").unwrap().as_str(),
+            parse_remote_worker(" http://10.0.0.2:7000 ")
+                .unwrap()
+                .as_str(),
             "http://10.0.0.2:7000/"
         );
         assert!(parse_remote_worker("https://h1").is_ok());

@@ -61,6 +61,12 @@ pub const OPTIONS: &[(&str, &str)] = &[
          consumed, in this process and in each worker, in bytes or with a suffix such as 16M \
          (default: 64M)",
     ),
+    (
+        "dfshm.remote_workers",
+        "remote workers to run stages on too: comma-separated http://HOST:PORT URLs of `dfshm \
+         worker --listen` processes; every worker must reach the tables by the same path or \
+         object store URL (default: none)",
+    ),
 ];
 
 /// The ADBC driver: creates databases.
@@ -97,6 +103,7 @@ struct Settings {
     target_partitions: Option<usize>,
     scan_bytes_per_task: Option<usize>,
     exchange_budget: Option<usize>,
+    remote_workers: Vec<String>,
 }
 
 impl Settings {
@@ -110,6 +117,7 @@ impl Settings {
             "dfshm.exchange_budget" => self.exchange_budget = Some(size(name, &value)?),
             "dfshm.cache_dir" => self.cache_dir = Some(path(name, &value)?),
             "dfshm.worker_path" => self.worker_path = Some(path(name, &value)?),
+            "dfshm.remote_workers" => self.remote_workers = urls(name, &value)?,
             _ => {
                 let known: Vec<&str> = OPTIONS.iter().map(|(key, _)| *key).collect();
                 return Err(not_implemented(
@@ -147,6 +155,7 @@ impl Settings {
         if let Some(dir) = &self.cache_dir {
             builder = builder.cache_dir(dir);
         }
+        builder = builder.remote_workers(self.remote_workers.iter().cloned());
         builder = match (&self.worker_path, library_file()) {
             (Some(program), _) => builder.worker_program(program),
             (None, Some(library)) => builder.worker_search_near(library),
@@ -189,6 +198,21 @@ fn size(name: &str, value: &OptionValue) -> Result<usize> {
             "{name} must be a size such as 536870912, 512M or 2G; got {value:?}"
         ))
     })
+}
+
+/// A comma-separated list of remote worker URLs (each checked when the database opens).
+fn urls(name: &str, value: &OptionValue) -> Result<Vec<String>> {
+    match value {
+        OptionValue::String(text) => Ok(text
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_string)
+            .collect()),
+        _ => Err(invalid_argument(format!(
+            "{name} must be a string of comma-separated http://HOST:PORT URLs; got {value:?}"
+        ))),
+    }
 }
 
 fn path(name: &str, value: &OptionValue) -> Result<PathBuf> {
@@ -263,6 +287,7 @@ impl Optionable for DfshmDatabase {
                     .to_string(),
             ),
             "dfshm.cache_dir" => settings.cache_dir.as_ref().map(|p| p.display().to_string()),
+            "dfshm.remote_workers" => Some(settings.remote_workers.join(",")),
             "dfshm.worker_path" => settings
                 .worker_path
                 .as_ref()
@@ -654,6 +679,24 @@ mod tests {
             )
             .unwrap();
         assert_eq!(settings.memory_limit, Some(512 << 20));
+        settings
+            .set(
+                &key("dfshm.remote_workers"),
+                OptionValue::String(" http://h1:7000, http://h2:7000 ,".into()),
+            )
+            .unwrap();
+        assert_eq!(
+            settings.remote_workers,
+            ["http://h1:7000", "http://h2:7000"]
+        );
+        let urls = settings
+            .set(&key("dfshm.remote_workers"), OptionValue::Int(7000))
+            .unwrap_err();
+        assert!(
+            urls.message.contains("http://HOST:PORT"),
+            "{}",
+            urls.message
+        );
         let unknown = settings
             .set(&key("dfshm.wrokers"), OptionValue::Int(2))
             .unwrap_err();

@@ -1,6 +1,7 @@
 //! A Python program loads the driver through the `adbc-driver-manager` package and checks it
 //! against in-process DataFusion (see `python/test_adbc.py`). The virtual environment comes from
-//! `tools/python-env.sh` (created by `.ci/run`, or here on first use).
+//! `tools/python-env.sh` (created by `.ci/run`, or here on first use). Two remote workers
+//! (`dfshm-worker --listen`) started here serve its `dfshm.remote_workers` part.
 
 mod common;
 
@@ -26,13 +27,24 @@ fn a_python_host_matches_in_process_datafusion() {
     for number in 1..=22 {
         common::query_file(queries.path(), number);
     }
+    // Two remote workers for the driver's dfshm.remote_workers, stopped when the test ends.
+    let remote: Vec<dfshm::remote::ListeningWorker> = (0..2)
+        .map(|_| {
+            let mut command = Command::new(common::worker_program());
+            command.args(["--listen", "127.0.0.1:0", "--threads", "2"]);
+            dfshm::remote::ListeningWorker::spawn(command, Duration::from_secs(60))
+                .expect("start a remote worker")
+        })
+        .collect();
+    let urls: Vec<String> = remote.iter().map(|w| w.url().to_string()).collect();
     let output = common::run_with_watchdog(
         Command::new(python)
             .arg("-u")
             .arg(root.join("tests/python/test_adbc.py"))
             .arg(common::library())
             .arg(&data)
-            .arg(queries.path()),
+            .arg(queries.path())
+            .arg(urls.join(",")),
         Duration::from_secs(300),
     );
     let stdout = String::from_utf8_lossy(&output.stdout);

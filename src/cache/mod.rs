@@ -30,10 +30,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub(crate) use codec::CacheCodec;
-pub(crate) use ops::CachedScanExec;
 pub use exec::{CacheEvent, CacheTrace};
 pub(crate) use exec::{CachingQueryPlanner, ResultPlanner};
 pub use key::{Reuse, reuse_property};
+pub(crate) use ops::CachedScanExec;
 
 /// The default size cap of a cache folder.
 pub const DEFAULT_CACHE_MAX_BYTES: u64 = 1 << 30;
@@ -322,7 +322,11 @@ fn folder_id(dir: &Path) -> std::io::Result<String> {
     let id: String = id.iter().map(|byte| format!("{byte:02x}")).collect();
     // Written to a temporary file and linked into place, so that a reader never sees half an
     // id, and of two processes naming a new folder at once, the first link wins.
-    let temp = dir.join(format!("{FOLDER_ID}.{}{}", std::process::id(), entry::TEMP_SUFFIX));
+    let temp = dir.join(format!(
+        "{FOLDER_ID}.{}{}",
+        std::process::id(),
+        entry::TEMP_SUFFIX
+    ));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

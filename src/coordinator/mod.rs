@@ -21,8 +21,8 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_distributed::{
-    ChannelResolver, DistributedExt, NetworkBoundaryExt, RouteTasksHandler,
-    SessionStateBuilderExt, WorkerResolver,
+    ChannelResolver, DistributedExt, NetworkBoundaryExt, RouteTasksHandler, SessionStateBuilderExt,
+    WorkerResolver,
 };
 use guard::GuardedPlanner;
 pub(crate) use in_process::Observer;
@@ -81,10 +81,8 @@ pub(crate) fn shm_context(
     if let Some(pool) = &workers.pool {
         shm = shm.with_obituaries(pool.clone());
     }
-    let channels = crate::channels::Channels::new(
-        shm,
-        crate::remote::GrpcChannels::new(workers.timeout),
-    );
+    let channels =
+        crate::channels::Channels::new(shm, crate::remote::GrpcChannels::new(workers.timeout));
     // Without worker processes no task is sure to reach this host's cache folder: stage parts
     // are then neither served nor recorded (whole results still are, in this process).
     let stage_parts = workers.pool.is_some();

@@ -11,7 +11,6 @@
 use crate::exchange::WorkerAddress;
 use crate::worker::Failpoint;
 use datafusion::common::{DataFusionError, Result};
-use datafusion_distributed::WorkerResolver;
 use parking_lot::Mutex;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;

@@ -21,7 +21,7 @@ fn cache_home() -> &'static std::path::Path {
 }
 
 /// Runs `dfshm` with `args` and `stdin`, killing it if it outlives a generous watchdog deadline.
-fn dfshm(args: &[&str], stdin: &str) -> Output {
+pub(crate) fn dfshm(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(binary("dfshm"))
         .env("XDG_CACHE_HOME", cache_home())
         .args(args)

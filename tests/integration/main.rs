@@ -18,6 +18,7 @@ mod cli_signals;
 mod faults;
 mod multi_process;
 mod partitioned_results;
+mod remote_workers;
 mod result_cache;
 mod ring_across_processes;
 mod tidy;

@@ -293,3 +293,59 @@ fn on_worker_processes_results_and_stage_parts_are_reused_and_nothing_is_left() 
         outcome.expect("the test outlived its watchdog");
     });
 }
+
+/// Remote workers cannot be assumed to reach this host's cache folder: with only remote workers,
+/// whole results are cached here and no stage part is recorded; mixed with worker processes,
+/// parts are recorded and served by the worker processes (stages that read them stay there).
+#[test]
+fn with_remote_workers_whole_results_are_cached_here_and_parts_only_on_worker_processes() {
+    common::run(async {
+        let outcome = tokio::time::timeout(DEADLINE * 4, async {
+            let remote = common::remote_workers(2);
+            let oracle = datafusion_oracle(tpch_data()).await;
+            let q18 = tpch::query(18).unwrap();
+            let want = oracle_answer(&oracle, q18).await;
+            let want_edited = oracle_answer(&oracle, tpch::Q18_EDITED).await;
+            for local in [0, 2] {
+                let dir = scratch();
+                let cache = dir.path().join("cache");
+                let engine = Engine::builder()
+                    .workers(local)
+                    .worker_program(binary("dfshm-worker"))
+                    .remote_workers(common::urls(&remote))
+                    .target_partitions(2)
+                    .cache_dir(&cache)
+                    .build()
+                    .unwrap();
+                let engine = small_scan_partitions(engine).await;
+                tpch::register_tables(&engine, tpch_data()).await.unwrap();
+                let what = format!("{local} worker processes and 2 remote workers");
+
+                let (cold, trace) = run_traced(&engine, q18).await;
+                assert_same_rows(&format!("q18, {what}"), &want, &cold, true);
+                let recorded_parts = trace
+                    .events()
+                    .iter()
+                    .any(|event| matches!(event, CacheEvent::SubplanRecording { .. }));
+                assert_eq!(recorded_parts, local > 0, "{what}: {:?}", trace.events());
+
+                let (warm, trace) = run_traced(&engine, q18).await;
+                assert!(trace.served_from_cache(), "{what}: {:?}", trace.events());
+                assert_same_rows(&format!("q18 repeated, {what}"), &cold, &warm, true);
+
+                let (edited, trace) = run_traced(&engine, tpch::Q18_EDITED).await;
+                assert_eq!(
+                    trace.reused_subplans() >= 1,
+                    local > 0,
+                    "{what}: {:?}",
+                    trace.events()
+                );
+                assert_same_rows(&format!("edited q18, {what}"), &want_edited, &edited, true);
+                drop(engine);
+                assert_eq!(files(&cache, ".tmp"), Vec::<PathBuf>::new());
+            }
+        })
+        .await;
+        outcome.expect("the test outlived its watchdog");
+    });
+}

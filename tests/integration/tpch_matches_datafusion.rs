@@ -39,7 +39,7 @@ async fn all_queries_match(engine: Engine) -> usize {
     all_queries_match_on(engine, tpch_data()).await
 }
 
-async fn all_queries_match_on(engine: Engine, data: &std::path::Path) -> usize {
+pub(crate) async fn all_queries_match_on(engine: Engine, data: &std::path::Path) -> usize {
     tpch::register_tables(&engine, data)
         .await
         .expect("register tables");
@@ -65,7 +65,7 @@ async fn all_queries_match_on(engine: Engine, data: &std::path::Path) -> usize {
 
 /// With workers, most queries must really have run there: a differential test that only ever
 /// ran in the coordinator would prove nothing.
-fn on_workers(distributed: usize) {
+pub(crate) fn on_workers(distributed: usize) {
     assert!(
         distributed >= 15,
         "only {distributed} of 22 queries ran stages on workers"

@@ -43,7 +43,7 @@ enum Command {
         out: PathBuf,
     },
     /// Run the TPC-H queries in each mode and on peer engines, and compare their timings.
-    Tpch(suite::TpchArgs),
+    Tpch(Box<suite::TpchArgs>),
     /// Measure the shared-memory ring between two processes against a same-run memcpy.
     Ring(ring::RingArgs),
     /// Measure the setup cost of a trivial query on warm worker processes (TPC-H sf 0.01).
@@ -114,7 +114,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Gen { sf, out } => generate(sf, &out).map(|_| ()),
-        Command::Tpch(args) => block_on(suite::run(args)),
+        Command::Tpch(args) => block_on(suite::run(*args)),
         Command::Ring(args) => ring::run(args),
         Command::Setup(args) => block_on(async {
             let dir = cache_dir(0.01);

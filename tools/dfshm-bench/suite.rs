@@ -31,9 +31,14 @@ pub(crate) struct TpchArgs {
     #[arg(long, value_delimiter = ',', value_name = "N,...")]
     local_workers: Vec<usize>,
     /// Also run each worker count on datafusion-distributed's own gRPC workers on localhost
-    /// (modes `grpc-N`; needs a build with `--features grpc`).
+    /// (modes `grpc-N`), all inside this process.
     #[arg(long, value_delimiter = ',', value_name = "N,...")]
     grpc_workers: Vec<usize>,
+    /// Also run each count on that many remote workers (modes `remote-N`): `dfshm worker
+    /// --listen 127.0.0.1:0` processes this benchmark starts on loopback and stops at the end,
+    /// reached over gRPC as workers on other hosts would be.
+    #[arg(long, value_delimiter = ',', value_name = "N,...")]
+    remote_workers: Vec<usize>,
     /// Also run the queries on these engines over the same files (modes named after them), each
     /// in a Python process of the environment `tools/python-env.sh` creates. A peer that is not
     /// installed is skipped with a message.
@@ -69,15 +74,17 @@ pub(crate) struct TpchArgs {
 struct Mode {
     workers: usize,
     transport: Transport,
+    /// Remote worker processes on loopback (then `workers` is 0).
+    remote: usize,
 }
 
 impl Mode {
     fn name(self) -> String {
         match (self.workers, self.transport) {
+            _ if self.remote > 0 => format!("remote-{}", self.remote),
             (0, _) => "in-process".to_string(),
             (workers, Transport::InProcess) => format!("local-{workers}"),
             (workers, Transport::SharedMemory) => format!("shm-{workers}"),
-            #[cfg(feature = "grpc")]
             (workers, Transport::Grpc) => format!("grpc-{workers}"),
         }
     }
@@ -122,11 +129,17 @@ pub(crate) async fn run(args: TpchArgs) -> Result<(), String> {
         }
     };
     let mut columns = Vec::new();
+    // The remote workers of `remote-N` modes, stopped when the benchmark ends.
+    let mut remote_processes = Vec::new();
     for mode in modes(&args)? {
         let name = mode.name();
+        let remote = start_remote_workers(&args, mode.remote)
+            .map_err(|error| format!("mode {name}: cannot start its remote workers: {error}"))?;
+        let urls: Vec<String> = remote.iter().map(|w| w.url().to_string()).collect();
+        remote_processes.extend(remote);
         columns.push(Column::new(
             name.clone(),
-            Runner::Dfshm(engine(&args, mode, &data, &name).await?),
+            Runner::Dfshm(engine(&args, mode, &urls, &data, &name).await?),
         ));
     }
     let python = args
@@ -209,30 +222,26 @@ pub(crate) async fn run(args: TpchArgs) -> Result<(), String> {
 
 /// The dfshm modes `args` ask for, each once, in the order given.
 fn modes(args: &TpchArgs) -> Result<Vec<Mode>, String> {
-    let shm = args.workers.iter().map(|&workers| Mode {
-        workers,
-        transport: Transport::SharedMemory,
-    });
-    let local = args.local_workers.iter().map(|&workers| Mode {
-        workers,
-        transport: Transport::InProcess,
-    });
-    #[cfg(feature = "grpc")]
-    let grpc = args.grpc_workers.iter().map(|&workers| Mode {
-        workers,
-        transport: Transport::Grpc,
-    });
-    #[cfg(not(feature = "grpc"))]
-    let grpc = {
-        if !args.grpc_workers.is_empty() {
-            return Err(
-                "--grpc-workers needs a dfshm-bench built with `--features grpc`".to_string(),
-            );
+    let of = |transport| {
+        move |&workers: &usize| Mode {
+            workers,
+            transport,
+            remote: 0,
         }
-        std::iter::empty()
     };
+    let shm = args.workers.iter().map(of(Transport::SharedMemory));
+    let local = args.local_workers.iter().map(of(Transport::InProcess));
+    let grpc = args.grpc_workers.iter().map(of(Transport::Grpc));
+    if args.remote_workers.contains(&0) {
+        return Err("--remote-workers counts start at 1".to_string());
+    }
+    let remote = args.remote_workers.iter().map(|&remote| Mode {
+        workers: 0,
+        transport: Transport::SharedMemory,
+        remote,
+    });
     let mut modes: Vec<Mode> = Vec::new();
-    for mode in shm.chain(local).chain(grpc) {
+    for mode in shm.chain(local).chain(grpc).chain(remote) {
         if !modes.iter().any(|known| known.name() == mode.name()) {
             modes.push(mode);
         }
@@ -244,12 +253,14 @@ fn modes(args: &TpchArgs) -> Result<Vec<Mode>, String> {
 async fn engine(
     args: &TpchArgs,
     mode: Mode,
+    remote_workers: &[String],
     data: &std::path::Path,
     name: &str,
 ) -> Result<Engine, String> {
     let mut builder = Engine::builder()
         .workers(mode.workers)
         .transport(mode.transport)
+        .remote_workers(remote_workers)
         .workers_from_this_executable();
     if let Some(threads) = args.worker_threads {
         builder = builder.worker_threads(threads);
@@ -264,6 +275,25 @@ async fn engine(
         .await
         .map_err(|error| format!("registering tables from {}: {error}", data.display()))?;
     Ok(engine)
+}
+
+/// Starts `count` remote workers of this executable on loopback (`--listen 127.0.0.1:0`).
+fn start_remote_workers(
+    args: &TpchArgs,
+    count: usize,
+) -> std::io::Result<Vec<dfshm::remote::ListeningWorker>> {
+    (0..count)
+        .map(|_| {
+            let mut command = std::process::Command::new(std::env::current_exe()?);
+            command
+                .env(dfshm::worker::WORKER_MODE_ENV, "1")
+                .args(["--listen", "127.0.0.1:0"]);
+            if let Some(threads) = args.worker_threads {
+                command.args(["--threads", &threads.to_string()]);
+            }
+            dfshm::remote::ListeningWorker::spawn(command, Duration::from_secs(30))
+        })
+        .collect()
 }
 
 impl Column {

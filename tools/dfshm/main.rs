@@ -21,8 +21,17 @@ use std::time::Instant;
 
 /// Run SQL on DataFusion across dfshm worker processes.
 #[derive(Debug, Parser)]
-#[command(name = "dfshm", version, about, after_help = AFTER_HELP)]
+#[command(
+    name = "dfshm",
+    version,
+    about,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// SQL to run (several `;`-separated statements allowed); repeatable, runs in order.
     #[arg(short = 'c', long = "command", value_name = "SQL")]
     commands: Vec<String>,
@@ -42,6 +51,13 @@ struct Args {
     /// Worker processes to run queries on; 0 runs in this process.
     #[arg(long, default_value_t = 0, value_name = "N")]
     workers: usize,
+
+    /// Remote workers to run stages on too, comma-separated `http://HOST:PORT` URLs of
+    /// `dfshm worker --listen` processes (on other hosts, or this one). With --workers as well,
+    /// stages that read this host's workers stay on it. Every worker must reach the tables by the
+    /// same path or object store URL.
+    #[arg(long, value_delimiter = ',', value_name = "URL,...")]
+    remote_workers: Vec<String>,
 
     /// How stages reach their workers: `shm` (worker processes over shared memory) or
     /// `in-process` (datafusion-distributed workers inside this process, for comparison).
@@ -93,6 +109,14 @@ struct Args {
     clear_cache: bool,
 }
 
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run a remote worker: datafusion-distributed's gRPC worker with dfshm's codecs, serving
+    /// coordinators that name it with --remote-workers, until SIGTERM or Ctrl-C.
+    Worker(dfshm::remote::ListenArgs),
+}
+
 const AFTER_HELP: &str = "Examples:
   dfshm -c \"select 1 as x, 'a' as y\"
   dfshm --format csv -c \"create external table t stored as parquet location 'data/t/'\" -c \"select count(*) from t\"
@@ -100,6 +124,8 @@ const AFTER_HELP: &str = "Examples:
   dfshm            (interactive; \\? for help, \\q to quit)
   dfshm --cache-stats
   dfshm --clear-cache --cache-max-bytes 4G -f queries.sql
+  dfshm worker --listen 0.0.0.0:7000            (on each other host)
+  dfshm --workers 4 --remote-workers http://h1:7000,http://h2:7000 -f queries.sql
 
 Results are cached: a repeat of a query whose input files did not change is read back from the
 cache folder instead of computed, and a query that shares stages with an earlier one reuses them.
@@ -191,6 +217,15 @@ fn main() -> ExitCode {
         return code;
     }
     let args = Args::parse();
+    if let Some(Command::Worker(listen)) = args.command {
+        return match dfshm::remote::serve(listen.into()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("Error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -208,6 +243,7 @@ async fn run(args: Args) -> ExitCode {
     let mut builder = Engine::builder()
         .workers(args.workers)
         .transport(args.transport.into())
+        .remote_workers(args.remote_workers.iter().cloned())
         .workers_from_this_executable();
     if let Some(partitions) = args.target_partitions {
         builder = builder.target_partitions(partitions as usize);

@@ -106,8 +106,12 @@ pub async fn run(engine: &Engine, output: Output) -> ExitCode {
     let output = &output;
     let mut lines = Lines::open();
     if lines.is_terminal() && !output.quiet {
+        let remote = match engine.remote_workers() {
+            0 => String::new(),
+            count => format!(", {count} remote"),
+        };
         eprintln!(
-            "dfshm {} (DataFusion, {} worker(s)). \\? for help, \\q to quit.",
+            "dfshm {} (DataFusion, {} worker(s){remote}). \\? for help, \\q to quit.",
             dfshm::version(),
             engine.workers()
         );

@@ -5,9 +5,10 @@ queries on worker processes and compares them with in-process DataFusion (the sa
 dfshm.workers = 0), ingests a pyarrow table and queries it, binds parameters, checks catalog
 calls, error messages, a cancel from another thread, a closed stream, pandas and polars reading
 and pandas writing through the driver, partitioned results read by child processes, two
-connections' own settings over shared tables, and a fork.
+connections' own settings over shared tables, a fork, and remote workers (dfshm.remote_workers).
 
-usage: python test_adbc.py LIBRARY TPCH_DIR QUERIES_DIR
+usage: python test_adbc.py LIBRARY TPCH_DIR QUERIES_DIR REMOTE_URLS
+(REMOTE_URLS: comma-separated URLs of two running `dfshm-worker --listen` processes)
 """
 
 import json
@@ -25,7 +26,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 
-LIBRARY, TPCH, QUERIES = sys.argv[1:4]
+LIBRARY, TPCH, QUERIES, REMOTE = sys.argv[1:5]
 TABLES = ["nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem"]
 QUERY_NUMBERS = [1, 3, 5, 6, 10, 12, 13, 14, 18]
 checks = 0
@@ -38,11 +39,14 @@ def check(condition, message):
         raise AssertionError(message)
 
 
-def connect(workers):
+def connect(workers, **options):
     with warnings.catch_warnings():
         # connect() asks for autocommit off; dfshm has no transactions and says so.
         warnings.simplefilter("ignore")
-        conn = dbapi.connect(driver=LIBRARY, db_kwargs={"dfshm.workers": str(workers)})
+        options = {f"dfshm.{key}": value for key, value in options.items()}
+        conn = dbapi.connect(
+            driver=LIBRARY, db_kwargs={"dfshm.workers": str(workers), **options}
+        )
     with conn.cursor() as cur:
         for table in TABLES:
             cur.execute(
@@ -131,6 +135,21 @@ def main():
         got, want = run(workers, sql), run(in_process, sql)
         check(want.num_rows > 0, f"q{number} returns rows")
         check(same(got, want), f"q{number}: workers {got} differ from in-process {want}")
+
+    # Remote workers only: the same answers, and EXPLAIN ANALYZE shows tasks on each of them.
+    remote = connect(0, remote_workers=REMOTE, scan_bytes_per_task="64K")
+    stored = remote.adbc_database.get_option("dfshm.remote_workers")
+    check(stored == REMOTE, f"dfshm.remote_workers reads back: {stored}")
+    for number in (3, 10):
+        with open(f"{QUERIES}/q{number}.sql") as f:
+            sql = f.read()
+        got, want = run(remote, sql), run(in_process, sql)
+        check(same(got, want), f"q{number}: remote workers {got} differ from in-process {want}")
+        plan = "\n".join(run(remote, f"EXPLAIN ANALYZE {sql}").column("plan").to_pylist())
+        for url in REMOTE.split(","):
+            check(url.rstrip("/") in plan, f"q{number} ran no task on {url}:\n{plan}")
+    remote.close()
+    expect_error(Exception, "http://HOST:PORT", lambda: connect(0, remote_workers="h1:7000"))
 
     # Bulk ingest of host Arrow data, then queries over it on the workers.
     people = pa.table({"id": [1, 2, 3], "name": ["ada", "bob", "cy"]})

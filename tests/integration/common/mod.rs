@@ -413,3 +413,34 @@ pub async fn become_idle(pids: &[u32], deadline: std::time::Duration) {
         );
     }
 }
+
+/// `count` remote workers (`dfshm-worker --listen 127.0.0.1:0`), killed when dropped.
+pub fn remote_workers(count: usize) -> Vec<dfshm::remote::ListeningWorker> {
+    (0..count).map(|_| remote_worker_on(0)).collect()
+}
+
+/// A remote worker listening on 127.0.0.1:`port` (0: any free port).
+pub fn remote_worker_on(port: u16) -> dfshm::remote::ListeningWorker {
+    let mut command = std::process::Command::new(binary("dfshm-worker"));
+    command.args(["--listen", &format!("127.0.0.1:{port}"), "--threads", "2"]);
+    dfshm::remote::ListeningWorker::spawn(command, std::time::Duration::from_secs(60))
+        .expect("start a remote worker")
+}
+
+/// The URLs of `workers`.
+pub fn urls(workers: &[dfshm::remote::ListeningWorker]) -> Vec<String> {
+    workers
+        .iter()
+        .map(|worker| worker.url().to_string())
+        .collect()
+}
+
+/// The text of `EXPLAIN ANALYZE sql` on `engine`.
+pub async fn explain_analyze(engine: &dfshm::Engine, sql: &str) -> String {
+    let batches = engine_answer(engine, &format!("explain analyze {sql}"))
+        .await
+        .expect("explain analyze");
+    dfshm::datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        .expect("format the plan")
+        .to_string()
+}
