@@ -4,25 +4,32 @@
 //! tasks on both; the coordinator places stages so that a remote worker never has to read a
 //! shared-memory one (see `coordinator::placement`).
 //!
+//! [`GrpcChannels`] reaches `http://` workers: one HTTP/2 connection per worker, made within the
+//! worker timeout, kept alive by pings, and every error it carries names the worker's URL.
+//!
 //! Every channel the coordinator opens also records, for EXPLAIN ANALYZE, which worker each task
 //! of each stage ran on (`workers_of_stage_N={task:worker, ...}` on the `DistributedExec` line).
 
 use crate::exchange::ShmChannelResolver;
-use crate::remote::{self, GrpcChannels};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::metrics::{
     CustomMetricValue, ExecutionPlanMetricsSet, Label, Metric, MetricValue,
 };
+use datafusion_distributed::grpc::{BoxCloneSyncChannel, create_worker_client};
 use datafusion_distributed::{
     ChannelResolver, CoordinatorToWorkerMsg, DISTRIBUTED_DATAFUSION_TASK_ID_LABEL,
     ExecuteTaskRequest, GetWorkerInfoRequest, GetWorkerInfoResponse, SetPlanRequest, WorkerChannel,
     WorkerToCoordinatorMsg,
 };
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use http::HeaderMap;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+use tonic::transport::Endpoint;
 use url::Url;
 
 /// A channel resolver dispatching on the URL's scheme.
@@ -62,7 +69,7 @@ impl ChannelResolver for Channels {
                     )));
                 }
             },
-            _ if remote::is_remote(url) => self.grpc.get_worker_client_for_url(url).await?,
+            _ if is_remote(url) => self.grpc.get_worker_client_for_url(url).await?,
             other => {
                 return Err(DataFusionError::Configuration(format!(
                     "worker URL {url} has scheme {other:?}: dfshm reaches dfshm:// (worker \
@@ -179,6 +186,153 @@ impl CustomMetricValue for WorkerName {
             .as_any()
             .downcast_ref::<WorkerName>()
             .is_some_and(|other| *other.0.lock() == *self.0.lock())
+    }
+}
+
+/// The URL schemes of remote workers.
+pub(crate) fn is_remote(url: &Url) -> bool {
+    matches!(url.scheme(), "http" | "https")
+}
+
+/// Reaches `http://` workers: one cached HTTP/2 channel per URL (tonic reconnects a channel
+/// whose connection broke, so a worker that comes back is used again by the next query).
+#[derive(Clone)]
+pub(crate) struct GrpcChannels {
+    timeout: Option<Duration>,
+    channels: Arc<parking_lot::Mutex<HashMap<Url, BoxCloneSyncChannel>>>,
+}
+
+impl GrpcChannels {
+    /// Channels that connect within `timeout` (`None`: as long as TCP takes) and whose
+    /// connections are pinged so that a worker that stops answering fails its queries.
+    pub(crate) fn new(timeout: Option<Duration>) -> GrpcChannels {
+        GrpcChannels {
+            timeout,
+            channels: Arc::default(),
+        }
+    }
+
+    async fn channel(&self, url: &Url) -> Result<BoxCloneSyncChannel> {
+        if let Some(channel) = self.channels.lock().get(url) {
+            return Ok(channel.clone());
+        }
+        let unreachable = |detail: String| {
+            DataFusionError::Execution(format!(
+                "cannot reach remote worker {url}: {detail}; check that `dfshm worker --listen` \
+                 runs there and that this host can reach its address"
+            ))
+        };
+        let mut endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|error| unreachable(error.to_string()))?
+            .tcp_nodelay(true);
+        if let Some(timeout) = self.timeout {
+            // A worker that answers no HTTP/2 ping for half the timeout is taken as gone.
+            let half = (timeout / 2).max(Duration::from_millis(100));
+            endpoint = endpoint
+                .connect_timeout(timeout)
+                .http2_keep_alive_interval(half)
+                .keep_alive_timeout(half)
+                .keep_alive_while_idle(false);
+        }
+        let connect = endpoint.connect();
+        let connected = match self.timeout {
+            Some(timeout) => tokio::time::timeout(timeout, connect).await.map_err(|_| {
+                unreachable(format!("no answer within {:.1} s", timeout.as_secs_f64()))
+            })?,
+            None => connect.await,
+        };
+        let channel = BoxCloneSyncChannel::new(connected.map_err(|error| {
+            let mut detail = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                detail = format!("{detail}: {cause}");
+                source = cause.source();
+            }
+            unreachable(detail)
+        })?);
+        self.channels.lock().insert(url.clone(), channel.clone());
+        Ok(channel)
+    }
+}
+
+#[async_trait::async_trait]
+impl ChannelResolver for GrpcChannels {
+    async fn get_worker_client_for_url(&self, url: &Url) -> Result<Box<dyn WorkerChannel>> {
+        let channel = self.channel(url).await?;
+        Ok(Box::new(RemoteChannel {
+            url: url.clone(),
+            inner: create_worker_client(channel),
+        }))
+    }
+}
+
+/// A call to a remote worker whose errors name it.
+struct RemoteChannel {
+    url: Url,
+    inner: Box<dyn WorkerChannel>,
+}
+
+/// `error`, saying which remote worker it came from.
+fn from_worker(url: &Url) -> impl Fn(DataFusionError) -> DataFusionError + Clone + use<> {
+    let url = url.clone();
+    // A cancellation stays one: `is_cancelled` looks through the context.
+    move |error| DataFusionError::Context(format!("remote worker {url}"), Box::new(error))
+}
+
+#[async_trait::async_trait]
+impl WorkerChannel for RemoteChannel {
+    async fn coordinator_channel(
+        &mut self,
+        headers: HeaderMap,
+        set_plan_request: SetPlanRequest,
+        c2w_stream: BoxStream<'static, CoordinatorToWorkerMsg>,
+        metrics: ExecutionPlanMetricsSet,
+        task_ctx: &Arc<TaskContext>,
+    ) -> Result<BoxStream<'static, Result<WorkerToCoordinatorMsg>>> {
+        let named = from_worker(&self.url);
+        let stream = self
+            .inner
+            .coordinator_channel(headers, set_plan_request, c2w_stream, metrics, task_ctx)
+            .await
+            .map_err(named.clone())?;
+        Ok(stream.map_err(named).boxed())
+    }
+
+    async fn execute_task(
+        &mut self,
+        headers: HeaderMap,
+        request: ExecuteTaskRequest,
+        metrics: ExecutionPlanMetricsSet,
+        task_ctx: &Arc<TaskContext>,
+    ) -> Result<Vec<BoxStream<'static, Result<RecordBatch>>>> {
+        if crate::exchange::capturing(&request.task_key.query_id) {
+            return Err(DataFusionError::NotImplemented(format!(
+                "this result cannot be handed out in partitions: a part of it is computed on \
+                 remote worker {}, and partitioned results are read from this host's \
+                 shared-memory workers; read it with ExecuteQuery",
+                self.url
+            )));
+        }
+        let named = from_worker(&self.url);
+        let streams = self
+            .inner
+            .execute_task(headers, request, metrics, task_ctx)
+            .await
+            .map_err(named.clone())?;
+        Ok(streams
+            .into_iter()
+            .map(|stream| stream.map_err(named.clone()).boxed())
+            .collect())
+    }
+
+    async fn get_worker_info(
+        &mut self,
+        request: GetWorkerInfoRequest,
+    ) -> Result<GetWorkerInfoResponse> {
+        self.inner
+            .get_worker_info(request)
+            .await
+            .map_err(from_worker(&self.url))
     }
 }
 

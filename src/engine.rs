@@ -102,10 +102,6 @@ pub struct EngineBuilder {
     failpoint: Option<crate::worker::Failpoint>,
 }
 
-/// How long a worker may answer nothing before the query that waits on it fails, unless
-/// [`EngineBuilder::worker_timeout`] says otherwise.
-pub const DEFAULT_WORKER_TIMEOUT: Duration = Duration::from_secs(60);
-
 impl EngineBuilder {
     /// Number of worker processes; `0` (the default) runs everything in this process.
     pub fn workers(mut self, workers: usize) -> Self {
@@ -201,7 +197,7 @@ impl EngineBuilder {
     }
 
     /// How long a worker process may send nothing and answer no ping before the query waiting
-    /// on it fails ([`DEFAULT_WORKER_TIMEOUT`] by default). A stopped (SIGSTOP) or hung worker
+    /// on it fails ([`DEFAULT_WORKER_TIMEOUT`](crate::DEFAULT_WORKER_TIMEOUT) by default). A stopped (SIGSTOP) or hung worker
     /// then fails the query instead of hanging it; `None` waits for ever. A worker that is
     /// merely busy answers pings and never times out.
     pub fn worker_timeout(mut self, timeout: Option<Duration>) -> Self {
@@ -311,7 +307,7 @@ impl EngineBuilder {
         let remote = self
             .remote_workers
             .iter()
-            .map(|url| crate::remote::parse_remote_worker(url))
+            .map(|url| crate::worker::remote::parse_remote_worker(url))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(EngineBuildError::RemoteWorkers)?;
         if !remote.is_empty() && self.transport != Transport::SharedMemory {
@@ -320,7 +316,9 @@ impl EngineBuilder {
                 self.transport
             )));
         }
-        let timeout = self.worker_timeout.unwrap_or(Some(DEFAULT_WORKER_TIMEOUT));
+        let timeout = self
+            .worker_timeout
+            .unwrap_or(Some(crate::worker::DEFAULT_WORKER_TIMEOUT));
         let remote_count = remote.len();
         let mut pool = None;
         let ctx = match (self.workers, self.transport) {
@@ -646,7 +644,7 @@ impl Engine {
             }
             None => (
                 crate::exchange::DEFAULT_RING_BYTES,
-                Some(DEFAULT_WORKER_TIMEOUT),
+                Some(crate::worker::DEFAULT_WORKER_TIMEOUT),
                 crate::DEFAULT_EXCHANGE_BUDGET,
             ),
         };

@@ -18,7 +18,6 @@ mod channels;
 mod coordinator;
 mod engine;
 pub mod exchange;
-pub mod remote;
 pub mod ring;
 mod script;
 pub mod shm;
@@ -31,13 +30,12 @@ pub use byte_size::{ByteSizeError, parse_byte_size};
 pub use cancel::{CancelToken, Cancelled, cancellable, is_cancelled};
 pub use coordinator::partitions::PartitionedQuery;
 pub use coordinator::{DEFAULT_SCAN_BYTES_PER_TASK, find_worker_program, stages_on_workers};
-pub use engine::{
-    DEFAULT_WORKER_TIMEOUT, Engine, EngineBuildError, EngineBuilder, StatementOutcome, Transport,
-};
+pub use engine::{Engine, EngineBuildError, EngineBuilder, StatementOutcome, Transport};
 pub use exchange::{
     Boundary, DEFAULT_EXCHANGE_BUDGET, PartitionRefusal, PartitionUnavailable, route_partition,
 };
 pub use script::SqlStatement;
+pub use worker::{DEFAULT_WORKER_TIMEOUT, remote};
 
 /// DataFusion, re-exported so that users get exactly the version (and arrow major) dfshm uses.
 pub use datafusion;

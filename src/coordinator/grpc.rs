@@ -49,12 +49,12 @@ impl GrpcCluster {
                 runtime.block_on(async move {
                     let mut servers = tokio::task::JoinSet::new();
                     for listener in listeners {
-                        let worker = crate::remote::remote_worker(None, None)?;
+                        let worker = crate::worker::remote::remote_worker(None, None)?;
                         let mut stop = stop.clone();
                         servers.spawn(async move {
                             listener.set_nonblocking(true)?;
                             let listener = tokio::net::TcpListener::from_std(listener)?;
-                            crate::remote::serve_on(worker, listener, async move {
+                            crate::worker::remote::serve_on(worker, listener, async move {
                                 let _ = stop.wait_for(|stopped| *stopped).await;
                             })
                             .await

@@ -82,7 +82,7 @@ pub(crate) fn shm_context(
         shm = shm.with_obituaries(pool.clone());
     }
     let channels =
-        crate::channels::Channels::new(shm, crate::remote::GrpcChannels::new(workers.timeout));
+        crate::channels::Channels::new(shm, crate::channels::GrpcChannels::new(workers.timeout));
     // Without worker processes no task is sure to reach this host's cache folder: stage parts
     // are then neither served nor recorded (whole results still are, in this process).
     let stage_parts = workers.pool.is_some();

@@ -78,11 +78,17 @@ pub fn process_is_running(pid: u32) -> bool {
 
 /// Kills process `pid` with SIGKILL.
 pub fn kill(pid: u32) -> std::io::Result<()> {
+    send_signal(pid, nix::sys::signal::Signal::SIGKILL)
+}
+
+/// Asks process `pid` to stop with SIGTERM.
+pub fn terminate(pid: u32) -> std::io::Result<()> {
+    send_signal(pid, nix::sys::signal::Signal::SIGTERM)
+}
+
+fn send_signal(pid: u32, signal: nix::sys::signal::Signal) -> std::io::Result<()> {
     let pid = i32::try_from(pid).map_err(|_| std::io::Error::from_raw_os_error(libc::ESRCH))?;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)?;
     Ok(())
 }
 

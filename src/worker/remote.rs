@@ -1,46 +1,27 @@
 //! Remote workers: datafusion-distributed's own gRPC workers, on this host or on others, reached
 //! over HTTP/2. dfshm adds no network layer of its own: a remote worker is datafusion-distributed's
-//! `Worker` served by tonic, with dfshm's sessions (the result cache's codec) and a channel
-//! resolver that reaches other remote workers.
+//! `Worker` served by tonic, with dfshm's sessions (the result cache's codec) and channels that
+//! reach other remote workers (`channels::GrpcChannels`).
 //!
 //! - [`serve`] is a long-running worker (`dfshm worker --listen ADDR:PORT`, `dfshm-worker
 //!   --listen ADDR:PORT`): it prints the URL it listens on and serves until SIGTERM or SIGINT.
-//! - [`GrpcChannels`] is how a coordinator or a worker reaches `http://` workers: one HTTP/2
-//!   connection per worker, made within the worker timeout, kept alive by pings, and every error
-//!   it carries names the worker's URL.
+//! - [`parse_remote_worker`] checks the URLs a coordinator is given.
+//! - [`ListeningWorker`] runs one as a child process (benchmarks and tests on loopback).
 
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::{DataFusionError, Result};
-use datafusion::execution::TaskContext;
+use crate::channels::{Channels, GrpcChannels};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
-use datafusion_distributed::grpc::{BoxCloneSyncChannel, create_worker_client};
-use datafusion_distributed::{
-    ChannelResolver, CoordinatorToWorkerMsg, DistributedExt, ExecuteTaskRequest,
-    GetWorkerInfoRequest, GetWorkerInfoResponse, SetPlanRequest, Worker, WorkerChannel,
-    WorkerToCoordinatorMsg,
-};
-use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
-use http::HeaderMap;
-use std::collections::HashMap;
+use datafusion_distributed::{DistributedExt, Worker};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::{Endpoint, Server};
+use tonic::transport::Server;
 use url::Url;
-
-/// The URL schemes of remote workers.
-pub(crate) fn is_remote(url: &Url) -> bool {
-    matches!(url.scheme(), "http" | "https")
-}
 
 /// Checks and normalises one remote worker's URL as a user gave it (`http://host:port`).
 pub fn parse_remote_worker(text: &str) -> std::result::Result<Url, String> {
     let url = Url::parse(text.trim()).map_err(|error| {
         format!("remote worker {text:?} is not a URL ({error}); write it as http://HOST:PORT")
     })?;
-    if !is_remote(&url) {
+    if !crate::channels::is_remote(&url) {
         return Err(format!(
             "remote worker {text:?} has scheme {:?}; remote workers are reached over gRPC, \
              as http://HOST:PORT (or https://)",
@@ -53,148 +34,6 @@ pub fn parse_remote_worker(text: &str) -> std::result::Result<Url, String> {
         ));
     }
     Ok(url)
-}
-
-/// Reaches `http://` workers: one cached HTTP/2 channel per URL (tonic reconnects a channel
-/// whose connection broke, so a worker that comes back is used again by the next query).
-#[derive(Clone)]
-pub(crate) struct GrpcChannels {
-    timeout: Option<Duration>,
-    channels: Arc<parking_lot::Mutex<HashMap<Url, BoxCloneSyncChannel>>>,
-}
-
-impl GrpcChannels {
-    /// Channels that connect within `timeout` (`None`: as long as TCP takes) and whose
-    /// connections are pinged so that a worker that stops answering fails its queries.
-    pub(crate) fn new(timeout: Option<Duration>) -> GrpcChannels {
-        GrpcChannels {
-            timeout,
-            channels: Arc::default(),
-        }
-    }
-
-    async fn channel(&self, url: &Url) -> Result<BoxCloneSyncChannel> {
-        if let Some(channel) = self.channels.lock().get(url) {
-            return Ok(channel.clone());
-        }
-        let unreachable = |detail: String| {
-            DataFusionError::Execution(format!(
-                "cannot reach remote worker {url}: {detail}; check that `dfshm worker --listen` \
-                 runs there and that this host can reach its address"
-            ))
-        };
-        let mut endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|error| unreachable(error.to_string()))?
-            .tcp_nodelay(true);
-        if let Some(timeout) = self.timeout {
-            // A worker that answers no HTTP/2 ping for half the timeout is taken as gone.
-            let half = (timeout / 2).max(Duration::from_millis(100));
-            endpoint = endpoint
-                .connect_timeout(timeout)
-                .http2_keep_alive_interval(half)
-                .keep_alive_timeout(half)
-                .keep_alive_while_idle(false);
-        }
-        let connect = endpoint.connect();
-        let connected = match self.timeout {
-            Some(timeout) => tokio::time::timeout(timeout, connect).await.map_err(|_| {
-                unreachable(format!("no answer within {:.1} s", timeout.as_secs_f64()))
-            })?,
-            None => connect.await,
-        };
-        let channel = BoxCloneSyncChannel::new(connected.map_err(|error| {
-            let mut detail = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                detail = format!("{detail}: {cause}");
-                source = cause.source();
-            }
-            unreachable(detail)
-        })?);
-        self.channels.lock().insert(url.clone(), channel.clone());
-        Ok(channel)
-    }
-}
-
-#[async_trait::async_trait]
-impl ChannelResolver for GrpcChannels {
-    async fn get_worker_client_for_url(&self, url: &Url) -> Result<Box<dyn WorkerChannel>> {
-        let channel = self.channel(url).await?;
-        Ok(Box::new(RemoteChannel {
-            url: url.clone(),
-            inner: create_worker_client(channel),
-        }))
-    }
-}
-
-/// A call to a remote worker whose errors name it.
-struct RemoteChannel {
-    url: Url,
-    inner: Box<dyn WorkerChannel>,
-}
-
-/// `error`, saying which remote worker it came from.
-fn from_worker(url: &Url) -> impl Fn(DataFusionError) -> DataFusionError + Clone + use<> {
-    let url = url.clone();
-    // A cancellation stays one: `is_cancelled` looks through the context.
-    move |error| DataFusionError::Context(format!("remote worker {url}"), Box::new(error))
-}
-
-#[async_trait::async_trait]
-impl WorkerChannel for RemoteChannel {
-    async fn coordinator_channel(
-        &mut self,
-        headers: HeaderMap,
-        set_plan_request: SetPlanRequest,
-        c2w_stream: BoxStream<'static, CoordinatorToWorkerMsg>,
-        metrics: ExecutionPlanMetricsSet,
-        task_ctx: &Arc<TaskContext>,
-    ) -> Result<BoxStream<'static, Result<WorkerToCoordinatorMsg>>> {
-        let named = from_worker(&self.url);
-        let stream = self
-            .inner
-            .coordinator_channel(headers, set_plan_request, c2w_stream, metrics, task_ctx)
-            .await
-            .map_err(named.clone())?;
-        Ok(stream.map_err(named).boxed())
-    }
-
-    async fn execute_task(
-        &mut self,
-        headers: HeaderMap,
-        request: ExecuteTaskRequest,
-        metrics: ExecutionPlanMetricsSet,
-        task_ctx: &Arc<TaskContext>,
-    ) -> Result<Vec<BoxStream<'static, Result<RecordBatch>>>> {
-        if crate::exchange::capturing(&request.task_key.query_id) {
-            return Err(DataFusionError::NotImplemented(format!(
-                "this result cannot be handed out in partitions: a part of it is computed on \
-                 remote worker {}, and partitioned results are read from this host's \
-                 shared-memory workers; read it with ExecuteQuery",
-                self.url
-            )));
-        }
-        let named = from_worker(&self.url);
-        let streams = self
-            .inner
-            .execute_task(headers, request, metrics, task_ctx)
-            .await
-            .map_err(named.clone())?;
-        Ok(streams
-            .into_iter()
-            .map(|stream| stream.map_err(named.clone()).boxed())
-            .collect())
-    }
-
-    async fn get_worker_info(
-        &mut self,
-        request: GetWorkerInfoRequest,
-    ) -> Result<GetWorkerInfoResponse> {
-        self.inner
-            .get_worker_info(request)
-            .await
-            .map_err(from_worker(&self.url))
-    }
 }
 
 /// How a remote worker runs (`dfshm worker --listen`).
@@ -273,9 +112,9 @@ pub(crate) fn remote_worker(
     let runtime = runtime
         .build_arc()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let channels = crate::channels::Channels::remote_only(GrpcChannels::new(worker_timeout));
+    let channels = Channels::remote_only(GrpcChannels::new(worker_timeout));
     Ok(
-        Worker::from_session_builder(crate::worker::WorkerSessions::new(move |config| {
+        Worker::from_session_builder(super::WorkerSessions::new(move |config| {
             config.with_distributed_channel_resolver(channels.clone())
         }))
         .with_runtime_env(runtime)
@@ -315,12 +154,12 @@ pub struct ListenArgs {
     pub memory_limit: Option<usize>,
     /// Milliseconds another remote worker may take to connect or to answer a ping before the
     /// task reading it fails.
-    #[arg(long, value_name = "MS", default_value_t = crate::DEFAULT_WORKER_TIMEOUT.as_millis() as u64)]
+    #[arg(long, value_name = "MS", default_value_t = super::DEFAULT_WORKER_TIMEOUT.as_millis() as u64)]
     pub worker_timeout_ms: u64,
 }
 
 fn parse_size(text: &str) -> std::result::Result<usize, String> {
-    crate::parse_byte_size(text).map_err(|error| error.to_string())
+    crate::byte_size::parse_byte_size(text).map_err(|error| error.to_string())
 }
 
 impl From<ListenArgs> for ListenOptions {
@@ -407,11 +246,7 @@ impl ListeningWorker {
 
     /// Stops it with SIGTERM (a clean shutdown) and waits for it to exit.
     pub fn stop(mut self) -> std::io::Result<std::process::ExitStatus> {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .map_err(std::io::Error::from)?;
+        crate::shm::terminate(self.child.id())?;
         self.child.wait()
     }
 }

@@ -7,9 +7,8 @@
 //! The worker exits when its coordinator process does (it watches it through a pidfd), so a
 //! coordinator killed with SIGKILL leaves no worker behind.
 
-use crate::channels::Channels;
+use crate::channels::{Channels, GrpcChannels};
 use crate::exchange::{self, ShmChannelResolver};
-use crate::remote::GrpcChannels;
 use crate::shm::PeerProcess;
 use datafusion::common::Result;
 use datafusion::execution::SessionState;
@@ -21,6 +20,12 @@ use std::os::unix::net::UnixListener as StdUnixListener;
 use std::sync::Arc;
 
 pub use crate::exchange::Failpoint;
+
+pub mod remote;
+
+/// How long a worker may answer nothing before the query that waits on it fails, unless
+/// [`EngineBuilder::worker_timeout`](crate::EngineBuilder::worker_timeout) says otherwise.
+pub const DEFAULT_WORKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The environment variable that turns an executable calling [`serve_if_requested`] into a
 /// worker process (set by the coordinator when it starts its own executable as a worker).
@@ -73,17 +78,17 @@ pub fn main_status() -> u8 {
     use clap::Parser;
     let args = WorkerArgs::parse();
     if let Some(listen) = args.listen {
-        let options = crate::remote::ListenOptions {
+        let options = remote::ListenOptions {
             listen,
             memory_limit_bytes: args.memory_limit,
             threads: args.threads,
             worker_timeout: Some(
                 args.stall_timeout_ms
                     .map(std::time::Duration::from_millis)
-                    .unwrap_or(crate::DEFAULT_WORKER_TIMEOUT),
+                    .unwrap_or(DEFAULT_WORKER_TIMEOUT),
             ),
         };
-        return match crate::remote::serve(options) {
+        return match remote::serve(options) {
             Ok(()) => 0,
             Err(error) => {
                 eprintln!("dfshm worker: {error}");
