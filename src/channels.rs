@@ -245,7 +245,11 @@ impl GrpcChannels {
             let mut detail = error.to_string();
             let mut source = std::error::Error::source(&error);
             while let Some(cause) = source {
-                detail = format!("{detail}: {cause}");
+                // Some layers repeat their cause's words in their own message.
+                let words = cause.to_string();
+                if !detail.ends_with(&words) {
+                    detail = format!("{detail}: {words}");
+                }
                 source = cause.source();
             }
             unreachable(detail)
