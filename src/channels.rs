@@ -79,6 +79,7 @@ impl ChannelResolver for Channels {
         };
         Ok(Box::new(Placed {
             worker: short_name(url),
+            remote: is_remote(url).then(|| url.clone()),
             inner,
         }))
     }
@@ -95,10 +96,25 @@ fn short_name(url: &Url) -> String {
     url.as_str().trim_end_matches('/').to_string()
 }
 
-/// A channel that records where the tasks it is given run.
+/// A channel that records where the tasks it is given run and, to a remote worker, names it in
+/// every error it carries.
 struct Placed {
     worker: String,
+    /// The URL of a remote worker.
+    remote: Option<Url>,
     inner: Box<dyn WorkerChannel>,
+}
+
+impl Placed {
+    /// `error`, saying which remote worker it came from (a cancellation stays one:
+    /// `is_cancelled` looks through the context).
+    fn named(&self) -> impl Fn(DataFusionError) -> DataFusionError + Clone + use<> {
+        let url = self.remote.clone();
+        move |error| match &url {
+            Some(url) => DataFusionError::Context(format!("remote worker {url}"), Box::new(error)),
+            None => error,
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -123,9 +139,16 @@ impl WorkerChannel for Placed {
                 key.task_number.to_string(),
             )],
         )));
-        self.inner
+        let named = self.named();
+        let stream = self
+            .inner
             .coordinator_channel(headers, set_plan_request, c2w_stream, metrics, task_ctx)
             .await
+            .map_err(named.clone())?;
+        Ok(match self.remote {
+            Some(_) => stream.map_err(named).boxed(),
+            None => stream,
+        })
     }
 
     async fn execute_task(
@@ -135,16 +158,38 @@ impl WorkerChannel for Placed {
         metrics: ExecutionPlanMetricsSet,
         task_ctx: &Arc<TaskContext>,
     ) -> Result<Vec<BoxStream<'static, Result<RecordBatch>>>> {
-        self.inner
+        if let Some(url) = &self.remote
+            && crate::exchange::capturing(&request.task_key.query_id)
+        {
+            return Err(DataFusionError::NotImplemented(format!(
+                "this result cannot be handed out in partitions: a part of it is computed on \
+                 remote worker {url}, and partitioned results are read from this host's \
+                 shared-memory workers; read it with ExecuteQuery"
+            )));
+        }
+        let named = self.named();
+        let streams = self
+            .inner
             .execute_task(headers, request, metrics, task_ctx)
             .await
+            .map_err(named.clone())?;
+        Ok(match self.remote {
+            Some(_) => streams
+                .into_iter()
+                .map(|stream| stream.map_err(named.clone()).boxed())
+                .collect(),
+            None => streams,
+        })
     }
 
     async fn get_worker_info(
         &mut self,
         request: GetWorkerInfoRequest,
     ) -> Result<GetWorkerInfoResponse> {
-        self.inner.get_worker_info(request).await
+        self.inner
+            .get_worker_info(request)
+            .await
+            .map_err(self.named())
     }
 }
 
@@ -262,81 +307,7 @@ impl GrpcChannels {
 #[async_trait::async_trait]
 impl ChannelResolver for GrpcChannels {
     async fn get_worker_client_for_url(&self, url: &Url) -> Result<Box<dyn WorkerChannel>> {
-        let channel = self.channel(url).await?;
-        Ok(Box::new(RemoteChannel {
-            url: url.clone(),
-            inner: create_worker_client(channel),
-        }))
-    }
-}
-
-/// A call to a remote worker whose errors name it.
-struct RemoteChannel {
-    url: Url,
-    inner: Box<dyn WorkerChannel>,
-}
-
-/// `error`, saying which remote worker it came from.
-fn from_worker(url: &Url) -> impl Fn(DataFusionError) -> DataFusionError + Clone + use<> {
-    let url = url.clone();
-    // A cancellation stays one: `is_cancelled` looks through the context.
-    move |error| DataFusionError::Context(format!("remote worker {url}"), Box::new(error))
-}
-
-#[async_trait::async_trait]
-impl WorkerChannel for RemoteChannel {
-    async fn coordinator_channel(
-        &mut self,
-        headers: HeaderMap,
-        set_plan_request: SetPlanRequest,
-        c2w_stream: BoxStream<'static, CoordinatorToWorkerMsg>,
-        metrics: ExecutionPlanMetricsSet,
-        task_ctx: &Arc<TaskContext>,
-    ) -> Result<BoxStream<'static, Result<WorkerToCoordinatorMsg>>> {
-        let named = from_worker(&self.url);
-        let stream = self
-            .inner
-            .coordinator_channel(headers, set_plan_request, c2w_stream, metrics, task_ctx)
-            .await
-            .map_err(named.clone())?;
-        Ok(stream.map_err(named).boxed())
-    }
-
-    async fn execute_task(
-        &mut self,
-        headers: HeaderMap,
-        request: ExecuteTaskRequest,
-        metrics: ExecutionPlanMetricsSet,
-        task_ctx: &Arc<TaskContext>,
-    ) -> Result<Vec<BoxStream<'static, Result<RecordBatch>>>> {
-        if crate::exchange::capturing(&request.task_key.query_id) {
-            return Err(DataFusionError::NotImplemented(format!(
-                "this result cannot be handed out in partitions: a part of it is computed on \
-                 remote worker {}, and partitioned results are read from this host's \
-                 shared-memory workers; read it with ExecuteQuery",
-                self.url
-            )));
-        }
-        let named = from_worker(&self.url);
-        let streams = self
-            .inner
-            .execute_task(headers, request, metrics, task_ctx)
-            .await
-            .map_err(named.clone())?;
-        Ok(streams
-            .into_iter()
-            .map(|stream| stream.map_err(named.clone()).boxed())
-            .collect())
-    }
-
-    async fn get_worker_info(
-        &mut self,
-        request: GetWorkerInfoRequest,
-    ) -> Result<GetWorkerInfoResponse> {
-        self.inner
-            .get_worker_info(request)
-            .await
-            .map_err(from_worker(&self.url))
+        Ok(create_worker_client(self.channel(url).await?))
     }
 }
 

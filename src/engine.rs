@@ -246,6 +246,40 @@ impl EngineBuilder {
         self
     }
 
+    /// Starts the pool of `workers` worker processes.
+    fn start_pool(
+        &self,
+        workers: usize,
+        ring_bytes: usize,
+        exchange_budget: usize,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<coordinator::WorkerPool, EngineBuildError> {
+        // An explicit DFSHM_WORKER still wins over this executable.
+        let self_exec = self.worker_program.is_none()
+            && self.self_exec
+            && std::env::var_os(coordinator::WORKER_ENV).is_none();
+        let program = match &self.worker_program {
+            Some(program) => program.clone(),
+            None if self_exec => std::env::current_exe().map_err(|error| {
+                EngineBuildError::Workers(format!("cannot find this executable: {error}"))
+            })?,
+            None => coordinator::find_worker_program(self.worker_search_file.as_deref())
+                .map_err(EngineBuildError::Workers)?,
+        };
+        let settings = coordinator::WorkerSettings {
+            program,
+            self_exec,
+            memory_limit_bytes: self.memory_limit_bytes,
+            ring_bytes,
+            exchange_budget,
+            threads: self.worker_threads,
+            stall_timeout: timeout,
+            failpoint: self.failpoint,
+        };
+        coordinator::WorkerPool::start(workers, settings)
+            .map_err(|e| EngineBuildError::Workers(e.to_string()))
+    }
+
     /// Validates the configuration and starts the engine (and its worker processes).
     pub fn build(self) -> std::result::Result<Engine, EngineBuildError> {
         let ring_bytes = self
@@ -346,53 +380,22 @@ impl EngineBuilder {
                 coordinator::grpc_context(config, runtime, workers, result_cache.clone(), sizing)
                     .map_err(|e| EngineBuildError::Workers(e.to_string()))?
             }
-            (0, Transport::SharedMemory) => coordinator::shm_context(
-                config,
-                runtime,
-                coordinator::WorkerSet {
-                    pool: None,
-                    remote,
-                    timeout,
-                    ring_bytes,
-                    exchange_budget,
-                },
-                result_cache.clone(),
-                sizing,
-            )
-            .map_err(EngineBuildError::Runtime)?,
             (workers, Transport::SharedMemory) => {
-                // An explicit DFSHM_WORKER still wins over this executable.
-                let self_exec = self.worker_program.is_none()
-                    && self.self_exec
-                    && std::env::var_os(coordinator::WORKER_ENV).is_none();
-                let program = match self.worker_program {
-                    Some(program) => program,
-                    None if self_exec => std::env::current_exe().map_err(|error| {
-                        EngineBuildError::Workers(format!("cannot find this executable: {error}"))
-                    })?,
-                    None => coordinator::find_worker_program(self.worker_search_file.as_deref())
-                        .map_err(EngineBuildError::Workers)?,
+                pool = match workers {
+                    // Remote workers only.
+                    0 => None,
+                    _ => Some(Arc::new(self.start_pool(
+                        workers,
+                        ring_bytes,
+                        exchange_budget,
+                        timeout,
+                    )?)),
                 };
-                let settings = coordinator::WorkerSettings {
-                    program,
-                    self_exec,
-                    memory_limit_bytes: self.memory_limit_bytes,
-                    ring_bytes,
-                    exchange_budget,
-                    threads: self.worker_threads,
-                    stall_timeout: timeout,
-                    failpoint: self.failpoint,
-                };
-                let started = Arc::new(
-                    coordinator::WorkerPool::start(workers, settings)
-                        .map_err(|e| EngineBuildError::Workers(e.to_string()))?,
-                );
-                pool = Some(started.clone());
                 coordinator::shm_context(
                     config,
                     runtime,
                     coordinator::WorkerSet {
-                        pool: Some(started),
+                        pool: pool.clone(),
                         remote,
                         timeout,
                         ring_bytes,

@@ -229,6 +229,22 @@ async fn run_traced(
     (batches, trace)
 }
 
+/// An engine on `workers` worker processes and the remote workers `remote`, caching in `cache`,
+/// with the TPC-H tables and scans split small.
+async fn cached_tpch_engine(workers: usize, remote: &[String], cache: &Path) -> Engine {
+    let engine = Engine::builder()
+        .workers(workers)
+        .worker_program(binary("dfshm-worker"))
+        .remote_workers(remote)
+        .target_partitions(2)
+        .cache_dir(cache)
+        .build()
+        .unwrap();
+    let engine = small_scan_partitions(engine).await;
+    tpch::register_tables(&engine, tpch_data()).await.unwrap();
+    engine
+}
+
 #[test]
 fn on_worker_processes_results_and_stage_parts_are_reused_and_nothing_is_left() {
     common::run(async {
@@ -236,15 +252,7 @@ fn on_worker_processes_results_and_stage_parts_are_reused_and_nothing_is_left() 
             let dir = scratch();
             let cache = dir.path().join("cache");
             let oracle = datafusion_oracle(tpch_data()).await;
-            let engine = Engine::builder()
-                .workers(2)
-                .worker_program(binary("dfshm-worker"))
-                .target_partitions(2)
-                .cache_dir(&cache)
-                .build()
-                .unwrap();
-            let engine = small_scan_partitions(engine).await;
-            tpch::register_tables(&engine, tpch_data()).await.unwrap();
+            let engine = cached_tpch_engine(2, &[], &cache).await;
             let q18 = tpch::query(18).unwrap();
 
             let (cold, trace) = run_traced(&engine, q18).await;
@@ -309,16 +317,7 @@ fn with_remote_workers_whole_results_are_cached_here_and_parts_only_on_worker_pr
             for local in [0, 2] {
                 let dir = scratch();
                 let cache = dir.path().join("cache");
-                let engine = Engine::builder()
-                    .workers(local)
-                    .worker_program(binary("dfshm-worker"))
-                    .remote_workers(common::urls(&remote))
-                    .target_partitions(2)
-                    .cache_dir(&cache)
-                    .build()
-                    .unwrap();
-                let engine = small_scan_partitions(engine).await;
-                tpch::register_tables(&engine, tpch_data()).await.unwrap();
+                let engine = cached_tpch_engine(local, &common::urls(&remote), &cache).await;
                 let what = format!("{local} worker processes and 2 remote workers");
 
                 let (cold, trace) = run_traced(&engine, q18).await;
