@@ -1,5 +1,5 @@
 //! Which transport reaches a worker, by its URL's scheme: `dfshm://` is a worker process of this
-//! host's pool, reached through shared-memory rings (`exchange`); `http://` and `https://` are
+//! host's pool, reached through shared-memory rings (`exchange`); `http://` is
 //! datafusion-distributed's gRPC workers (`remote`), on this host or another. One plan may have
 //! tasks on both; the coordinator places stages so that a remote worker never has to read a
 //! shared-memory one (see `coordinator::placement`).
@@ -73,7 +73,7 @@ impl ChannelResolver for Channels {
             other => {
                 return Err(DataFusionError::Configuration(format!(
                     "worker URL {url} has scheme {other:?}: dfshm reaches dfshm:// (worker \
-                     processes on this host) and http:// or https:// (remote gRPC workers)"
+                     processes on this host) and http:// (remote gRPC workers)"
                 )));
             }
         };
@@ -234,9 +234,9 @@ impl CustomMetricValue for WorkerName {
     }
 }
 
-/// The URL schemes of remote workers.
+/// The URL scheme of remote workers (no TLS in this build: `https` is refused with the reason).
 pub(crate) fn is_remote(url: &Url) -> bool {
-    matches!(url.scheme(), "http" | "https")
+    url.scheme() == "http"
 }
 
 /// Reaches `http://` workers: one cached HTTP/2 channel per URL (tonic reconnects a channel

@@ -21,10 +21,17 @@ pub fn parse_remote_worker(text: &str) -> std::result::Result<Url, String> {
     let url = Url::parse(text.trim()).map_err(|error| {
         format!("remote worker {text:?} is not a URL ({error}); write it as http://HOST:PORT")
     })?;
+    if url.scheme() == "https" {
+        return Err(format!(
+            "remote worker {text:?} asks for TLS, which this build of dfshm does not include; \
+             write it as http://HOST:PORT, on a network you trust or through a tunnel (VPN, \
+             SSH, a TLS-terminating proxy)"
+        ));
+    }
     if !crate::channels::is_remote(&url) {
         return Err(format!(
             "remote worker {text:?} has scheme {:?}; remote workers are reached over gRPC, \
-             as http://HOST:PORT (or https://)",
+             as http://HOST:PORT",
             url.scheme()
         ));
     }
@@ -272,7 +279,12 @@ mod tests {
                 .as_str(),
             "http://10.0.0.2:7000/"
         );
-        assert!(parse_remote_worker("https://h1").is_ok());
+        assert!(parse_remote_worker("http://h1").is_ok());
+        let tls = parse_remote_worker("https://h1:7000").unwrap_err();
+        assert!(
+            tls.contains("TLS") && tls.contains("http://HOST:PORT"),
+            "{tls}"
+        );
         let scheme = parse_remote_worker("dfshm://w0").unwrap_err();
         assert!(scheme.contains("http://HOST:PORT"), "{scheme}");
         let junk = parse_remote_worker("h1:7000x").unwrap_err();
