@@ -304,8 +304,6 @@ impl ResultCache {
     }
 }
 
-/// The cache in folder `dir`, opened once per process: worker processes record and serve stage
-/// outputs in the folder their coordinator named.
 /// The folder's id, given to it now if it has none.
 fn folder_id(dir: &Path) -> std::io::Result<String> {
     use std::io::Write;
@@ -351,6 +349,8 @@ pub(crate) fn is_folder(dir: &Path, id: &str) -> bool {
     std::fs::read_to_string(dir.join(FOLDER_ID)).is_ok_and(|found| found.trim() == id)
 }
 
+/// The cache in folder `dir`, opened once per process: worker processes record and serve stage
+/// outputs in the folder their coordinator named.
 fn shared(dir: &Path, max_bytes: u64) -> std::io::Result<Arc<ResultCache>> {
     static OPENED: std::sync::Mutex<Vec<Arc<ResultCache>>> = std::sync::Mutex::new(Vec::new());
     let mut opened = OPENED
