@@ -528,7 +528,19 @@ impl Engine {
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
         let plan = self.ctx.state().create_logical_plan(sql).await?;
         self.check_setting(&plan)?;
-        self.ctx.execute_logical_plan(plan).await
+        self.frame(plan).await
+    }
+
+    /// Runs DDL at once; an EXPLAIN ANALYZE's frame collects task metrics, other queries' only
+    /// if the session asks ([`coordinator::collect_metrics_if_analyzed`]).
+    async fn frame(&self, plan: LogicalPlan) -> Result<DataFrame> {
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        if !self.is_distributed() {
+            return Ok(frame);
+        }
+        let (mut state, plan) = frame.into_parts();
+        coordinator::collect_metrics_if_analyzed(&mut state, &plan);
+        Ok(DataFrame::new(state, plan))
     }
 
     /// Refuses `SET distributed.*` without workers, with what to do instead of DataFusion's
@@ -564,7 +576,7 @@ impl Engine {
         let plan = state.statement_to_plan(parsed).await?;
         self.check_setting(&plan)?;
         let returns_rows = !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
-        let frame = self.ctx.execute_logical_plan(plan).await?;
+        let frame = self.frame(plan).await?;
         Ok(if returns_rows {
             StatementOutcome::Rows(frame)
         } else {
@@ -592,6 +604,8 @@ impl Engine {
     ) -> Result<(SendableRecordBatchStream, Arc<CacheTrace>)> {
         let start = async {
             let (mut state, plan) = frame.into_parts();
+            // A frame not made by `sql` or `run_statement` gets its metrics setting here.
+            coordinator::collect_metrics_if_analyzed(&mut state, &plan);
             // Judged before the optimizer folds `now()` and its kind into literals.
             let trace = Arc::new(CacheTrace::new(cache::key::bypass_reason(&plan)));
             state.config_mut().set_extension(trace.clone());

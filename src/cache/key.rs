@@ -136,6 +136,12 @@ pub fn bypass_reason(plan: &LogicalPlan) -> Option<String> {
     reason
 }
 
+/// Settings that change how a query is observed, not what it computes: an EXPLAIN ANALYZE
+/// collects task metrics where the query alone does not, and reuses what the query stored.
+/// (DataFusion lists an extension's settings without its prefix: `distributed.collect_metrics`
+/// is `collect_metrics` here.)
+const NOT_IN_KEYS: &[&str] = &["collect_metrics", "distributed.collect_metrics"];
+
 /// What every key of one query starts with: the format, the versions, the settings and fresh
 /// listings of the query's tables.
 pub(crate) fn query_prefix(plan: &LogicalPlan, session: &dyn Session) -> Result<Vec<u8>, String> {
@@ -152,6 +158,7 @@ pub(crate) fn query_prefix(plan: &LogicalPlan, session: &dyn Session) -> Result<
         .config_options()
         .entries()
         .into_iter()
+        .filter(|entry| !NOT_IN_KEYS.contains(&entry.key.as_str()))
         .map(|entry| (entry.key, entry.value.unwrap_or_default()))
         .collect();
     settings.sort();

@@ -15,14 +15,15 @@ mod sizing;
 
 use crate::cache::{CacheCodec, CachingQueryPlanner, ResultCache, ResultPlanner};
 use datafusion::error::Result;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_distributed::{
-    ChannelResolver, DistributedExt, NetworkBoundaryExt, RouteTasksHandler, SessionStateBuilderExt,
-    WorkerResolver,
+    ChannelResolver, DistributedConfig, DistributedExt, NetworkBoundaryExt, RouteTasksHandler,
+    SessionStateBuilderExt, WorkerResolver,
 };
 use guard::GuardedPlanner;
 pub(crate) use in_process::Observer;
@@ -207,7 +208,29 @@ fn distributed_context(
     if let Some(route) = route {
         builder = builder.with_distributed_route_tasks_handler(route);
     }
+    // Task metrics only for EXPLAIN ANALYZE (see `collect_metrics_if_analyzed`).
+    if let Some(config) = builder.config()
+        && let Ok(config) = DistributedConfig::from_config_options_mut(config.options_mut())
+    {
+        config.collect_metrics = false;
+    }
     Ok(SessionContext::new_with_state(builder.build()))
+}
+
+/// Has the workers send their task metrics back for an EXPLAIN ANALYZE, the one statement that
+/// shows them. Other queries collect them only where the session `SET
+/// distributed.collect_metrics = true` (off in dfshm's sessions): the end of a query that
+/// collects them waits, after its last batch, for a round trip to each of its tasks.
+pub(crate) fn collect_metrics_if_analyzed(state: &mut SessionState, plan: &LogicalPlan) {
+    let collects = DistributedConfig::from_config_options(state.config().options())
+        .is_ok_and(|config| config.collect_metrics);
+    if !collects
+        && matches!(plan, LogicalPlan::Analyze(_))
+        && let Ok(config) =
+            DistributedConfig::from_config_options_mut(state.config_mut().options_mut())
+    {
+        config.collect_metrics = true;
+    }
 }
 
 /// The network boundaries in `plan`: each is a stage that ran (or will run) on workers. Zero

@@ -321,9 +321,13 @@ impl WorkerChannel for ShmChannel {
             .await
             .map_err(|e| address.io_error("send a plan to", e))?;
         // The coordinator-to-worker stream ends when the query does; its end (the socket's
-        // write side closing) tells the worker to finish the task and report its metrics.
-        // Owned by the reply stream: dropping it (the query ended) aborts the forwarding.
-        let guard = SpawnedTask::spawn(async move {
+        // write side closing) tells the worker to finish the task and report its metrics, and
+        // forget the task's plan. So it is forwarded until then, even after the worker's `End`
+        // (without metrics collection the worker ends its replies first, and a plan forgotten
+        // then would never reach an `execute_task` still to come): the reply stream ends only
+        // once the forwarding has, so a query that ended left no connection open. Owned by
+        // the reply stream: dropping it (the query was dropped) aborts the forwarding.
+        let forwarding = SpawnedTask::spawn(async move {
             let mut c2w = c2w_stream;
             while let Some(message) = c2w.next().await {
                 match message {
@@ -341,9 +345,10 @@ impl WorkerChannel for ShmChannel {
             }
         });
         let stall = self.stall_timeout;
-        let replies =
-            futures::stream::unfold(Some((reader, address, guard)), move |state| async move {
-                let (mut reader, address, guard) = state?;
+        let replies = futures::stream::unfold(
+            Some((reader, address, forwarding)),
+            move |state| async move {
+                let (mut reader, address, forwarding) = state?;
                 let reply = watched(&address, stall, next_reply(&mut reader, &address)).await;
                 let message = match reply {
                     Ok(Reply::LoadInfo(info)) => Ok(WorkerToCoordinatorMsg::LoadInfo(info)),
@@ -351,7 +356,12 @@ impl WorkerChannel for ShmChannel {
                     Ok(Reply::TaskMetrics(metrics)) => {
                         Ok(WorkerToCoordinatorMsg::TaskMetrics(metrics))
                     }
-                    Ok(Reply::End) => return None,
+                    Ok(Reply::End) => {
+                        // Done when the query ends (or the worker went away); a panic in it
+                        // would be a bug of this function, not the query's.
+                        let _ = forwarding.join().await;
+                        return None;
+                    }
                     Ok(Reply::Failed(error)) => Err(address.worker_error(error)),
                     Ok(other) => Err(DataFusionError::Internal(format!(
                         "worker {} answered a plan with {other:?}",
@@ -359,9 +369,10 @@ impl WorkerChannel for ShmChannel {
                     ))),
                     Err(error) => Err(error),
                 };
-                let next = message.is_ok().then_some((reader, address, guard));
+                let next = message.is_ok().then_some((reader, address, forwarding));
                 Some((message, next))
-            });
+            },
+        );
         Ok(replies.boxed())
     }
 

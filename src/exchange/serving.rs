@@ -62,13 +62,8 @@ pub(crate) async fn connection(
             protocol::write_message(&mut socket, &reply.encode()).await
         }
         Request::CoordinatorChannel(call) => {
-            let task = call.task_key;
-            let served =
-                coordinator_channel(worker, socket, call.into_set_plan_request(), slot).await;
-            // The task's query is over here: a part of it handed out as a partition can no
-            // longer be read.
-            PARTITION_READS.lock().ended(task);
-            served
+            let ends = QueryEnds(call.task_key);
+            coordinator_channel(worker, socket, call.into_set_plan_request(), slot, ends).await
         }
         Request::EndTasks(tasks) => {
             {
@@ -137,27 +132,40 @@ impl PartitionReads {
     }
 }
 
+/// Marks its task's query ended in this process when dropped, with the coordinator-to-worker
+/// stream (the coordinator ended the task): a part of the query handed out as a partition can
+/// no longer be read. (The worker's replies may end before: without task metrics they do.)
+struct QueryEnds(TaskKey);
+
+impl Drop for QueryEnds {
+    fn drop(&mut self) {
+        PARTITION_READS.lock().ended(self.0);
+    }
+}
+
 async fn coordinator_channel(
     worker: Worker,
     socket: UnixStream,
     request: Result<(HeaderMap, SetPlanRequest)>,
     slot: usize,
+    ends: QueryEnds,
 ) -> std::io::Result<()> {
     let (mut reader, mut writer) = socket.into_split();
     let replies = match request {
         Ok((headers, request)) => {
             // The coordinator-to-worker stream: work-unit EOS messages until the connection's
             // read side ends (the coordinator finished or dropped the task).
-            let c2w = futures::stream::unfold(reader, |mut reader| async move {
+            let c2w = futures::stream::unfold((reader, ends), |(mut reader, ends)| async move {
                 let message = protocol::read_message(&mut reader).await.ok()??;
                 (message == [protocol::C2W_WORK_UNIT_EOS])
-                    .then_some((Ok(CoordinatorToWorkerMsg::WorkUnitEos), reader))
+                    .then_some((Ok(CoordinatorToWorkerMsg::WorkUnitEos), (reader, ends)))
             });
             worker
                 .coordinator_channel(headers, request, c2w.boxed())
                 .await
         }
         Err(error) => {
+            drop(ends);
             // Drain the connection so the error is read before the socket closes.
             crate::spawn_detached(async move {
                 let mut sink = [0u8; 64];

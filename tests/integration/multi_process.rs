@@ -271,3 +271,42 @@ fn explain_analyze_shows_stages_tasks_workers_and_ring_metrics() {
         }
     });
 }
+
+/// Plain queries collect task metrics only where the session asks (EXPLAIN ANALYZE always
+/// does), and without them a worker's replies end before its query does: its plan must stay set
+/// until then, or a later `execute_task` waits for a plan that is gone (it did, for 10 s, on
+/// the first query).
+#[test]
+fn queries_without_task_metrics_keep_their_plans_until_they_end() {
+    common::run(async {
+        let engine = shm_engine(2, 2).await;
+        tpch::register_tables(&engine, tpch_data()).await.unwrap();
+        let oracle = datafusion_oracle(tpch_data()).await;
+        let sql = "select l_returnflag, count(*) from lineitem join orders \
+                   on l_orderkey = o_orderkey group by 1 order by 1";
+        let expected = oracle_answer(&oracle, sql).await;
+        let explain = format!("explain analyze {sql}");
+        for metrics in ["true", "false"] {
+            engine
+                .sql(&format!("set distributed.collect_metrics = {metrics}"))
+                .await
+                .unwrap();
+            for run in 0..20 {
+                let rows = engine_answer(&engine, sql).await.unwrap();
+                assert_same_rows(
+                    &format!("run {run}, metrics {metrics}"),
+                    &expected,
+                    &rows,
+                    true,
+                );
+            }
+            let rows = engine_answer(&engine, &explain).await.unwrap();
+            let text = dfshm::datafusion::arrow::util::pretty::pretty_format_batches(&rows)
+                .unwrap()
+                .to_string();
+            assert!(text.contains("Stage 1"), "no stages in\n{text}");
+            // The `worker` gauge comes with a task's metrics from its worker.
+            assert!(text.contains("worker={"), "metrics {metrics}:\n{text}");
+        }
+    });
+}

@@ -6,7 +6,9 @@
 //! difference is the setup cost a query pays for using workers. The same query on
 //! datafusion-distributed's workers inside this process (`local-N`) splits that cost in two:
 //! distributed planning and execution (local-N minus in-process), and dfshm's transport and
-//! worker processes (shm-N minus local-N).
+//! worker processes (shm-N minus local-N). A session of the same workers that collects every
+//! query's task metrics (as EXPLAIN ANALYZE does; dfshm's sessions do not by default) shows what
+//! waiting for them at the end of a query costs.
 
 use clap::Args;
 use dfshm::{Engine, Transport, tpch};
@@ -19,7 +21,8 @@ pub struct SetupArgs {
     /// Worker processes.
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Timed runs (after 5 warm-up runs); the median and 90th percentile are reported.
+    /// Timed runs of each mode, taking turns (after 5 warm-up runs); the median and 90th
+    /// percentile are reported.
     #[arg(long, default_value_t = 200)]
     runs: usize,
     /// Print one JSON object instead of text.
@@ -29,26 +32,39 @@ pub struct SetupArgs {
 
 const QUERY: &str = "select r_name, count(*) from region group by r_name";
 
-async fn timings(engine: &Engine, runs: usize) -> Result<Vec<f64>, String> {
-    let mut times = Vec::with_capacity(runs);
+/// One run of the query on `engine`, in milliseconds.
+async fn time_once(engine: &Engine) -> Result<f64, String> {
+    let start = Instant::now();
+    let frame = engine.sql(QUERY).await.map_err(|e| e.to_string())?;
+    let rows: usize = frame
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|batch| batch.num_rows())
+        .sum();
+    if rows != 5 {
+        return Err(format!("the query returned {rows} rows instead of 5"));
+    }
+    Ok(start.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// The sorted times of `runs` runs on each of `engines`, after 5 warm-up runs each. The engines
+/// take turns run by run, so that a machine getting slower or faster meanwhile weighs on all
+/// alike.
+async fn timings(engines: &[&Engine], runs: usize) -> Result<Vec<Vec<f64>>, String> {
+    let mut times = vec![Vec::with_capacity(runs); engines.len()];
     for run in 0..runs + 5 {
-        let start = Instant::now();
-        let frame = engine.sql(QUERY).await.map_err(|e| e.to_string())?;
-        let rows: usize = frame
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|batch| batch.num_rows())
-            .sum();
-        if rows != 5 {
-            return Err(format!("the query returned {rows} rows instead of 5"));
-        }
-        if run >= 5 {
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        for (engine, times) in engines.iter().zip(&mut times) {
+            let time = time_once(engine).await?;
+            if run >= 5 {
+                times.push(time);
+            }
         }
     }
-    times.sort_by(f64::total_cmp);
+    for times in &mut times {
+        times.sort_by(f64::total_cmp);
+    }
     Ok(times)
 }
 
@@ -80,12 +96,21 @@ pub async fn run(args: SetupArgs, data: PathBuf) -> Result<(), String> {
     for engine in [&in_process_workers, &workers] {
         distributed(engine).await?;
     }
-    let local = timings(&baseline, args.runs).await?;
-    let planned = timings(&in_process_workers, args.runs).await?;
-    let remote = timings(&workers, args.runs).await?;
+    // Forked after the settings above, sharing the workers.
+    let collecting = workers.new_session();
+    collecting
+        .sql("set distributed.collect_metrics = true")
+        .await
+        .map_err(|e| e.to_string())?;
+    let engines = [&baseline, &in_process_workers, &workers, &collecting];
+    let [local, planned, remote, with_metrics]: [Vec<f64>; 4] = timings(&engines, args.runs)
+        .await?
+        .try_into()
+        .expect("one list of times per engine");
     let p50 = |times: &[f64]| percentile(times, 0.5);
     let p90 = |times: &[f64]| percentile(times, 0.9);
     let (local_p50, planned_p50, remote_p50) = (p50(&local), p50(&planned), p50(&remote));
+    let metrics_p50 = p50(&with_metrics);
     let setup = remote_p50 - local_p50;
     let planning = planned_p50 - local_p50;
     let transport = remote_p50 - planned_p50;
@@ -94,13 +119,15 @@ pub async fn run(args: SetupArgs, data: PathBuf) -> Result<(), String> {
             "{{\"workers\":{},\"runs\":{},\"in_process_p50_ms\":{local_p50:.3},\
              \"in_process_p90_ms\":{:.3},\"local_workers_p50_ms\":{planned_p50:.3},\
              \"local_workers_p90_ms\":{:.3},\"workers_p50_ms\":{remote_p50:.3},\
-             \"workers_p90_ms\":{:.3},\"setup_ms\":{setup:.3},\
+             \"workers_p90_ms\":{:.3},\"workers_with_metrics_p50_ms\":{metrics_p50:.3},\
+             \"workers_with_metrics_p90_ms\":{:.3},\"setup_ms\":{setup:.3},\
              \"distributed_planning_ms\":{planning:.3},\"transport_ms\":{transport:.3}}}",
             args.workers,
             args.runs,
             p90(&local),
             p90(&planned),
-            p90(&remote)
+            p90(&remote),
+            p90(&with_metrics)
         );
     } else {
         println!("trivial query ({QUERY}), {} runs", args.runs);
@@ -114,9 +141,14 @@ pub async fn run(args: SetupArgs, data: PathBuf) -> Result<(), String> {
         row("in-process".into(), &local);
         row(format!("local-{}", args.workers), &planned);
         row(format!("shm-{}", args.workers), &remote);
+        row(format!("shm-{} + metrics", args.workers), &with_metrics);
         println!("setup cost of workers (p50 difference): {setup:.3} ms");
         println!("  distributed planning and execution (local - in-process): {planning:.3} ms");
         println!("  transport and worker processes (shm - local): {transport:.3} ms");
+        println!(
+            "collecting every task's metrics (as EXPLAIN ANALYZE does) would add {:.3} ms",
+            metrics_p50 - remote_p50
+        );
     }
     Ok(())
 }
