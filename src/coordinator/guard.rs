@@ -12,6 +12,9 @@
 //! datafusion-distributed fails to make when DataFusion can. Plain `EXPLAIN` shows the plan
 //! that runs: the distributed one with its stages and tasks, or the coordinator's with why.
 //!
+//! A stage's verdict is kept by the hash of its session and its encoding, so a query run again
+//! (or a stage two queries share) is encoded, not decoded and compared again.
+//!
 //! The run-time settings guard lives here too: with one partition per task
 //! (`target_partitions = 1`, also when `SET` in a session) broadcast joins are off for that
 //! query (datafusion-distributed 4 then computes scalar subqueries once per task: TPC-H q11 and
@@ -40,7 +43,8 @@ use datafusion_distributed::{
 use datafusion_proto::bytes::{
     physical_plan_from_bytes_with_proto_converter, physical_plan_to_bytes_with_proto_converter,
 };
-use datafusion_proto::physical_plan::DeduplicatingProtoConverter;
+use datafusion_proto::physical_plan::{DeduplicatingProtoConverter, PhysicalExtensionCodec};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Why a query runs in the coordinator although the engine has workers.
@@ -51,11 +55,15 @@ pub struct CoordinatorOnly(pub String);
 #[derive(Debug)]
 pub(crate) struct GuardedPlanner {
     distributed: Arc<dyn QueryPlanner + Send + Sync>,
+    verdicts: Verdicts,
 }
 
 impl GuardedPlanner {
     pub(crate) fn around(distributed: Arc<dyn QueryPlanner + Send + Sync>) -> GuardedPlanner {
-        GuardedPlanner { distributed }
+        GuardedPlanner {
+            distributed,
+            verdicts: Verdicts::default(),
+        }
     }
 
     /// The plan that runs, and why it runs in the coordinator if it does although datafusion-
@@ -75,7 +83,7 @@ impl GuardedPlanner {
             .create_physical_plan(logical_plan, session)
             .await;
         let reason = match distributed {
-            Ok(plan) => match unfaithful_stage(&plan, session) {
+            Ok(plan) => match unfaithful_stage(&plan, session, &self.verdicts) {
                 None => return Ok((plan, None)),
                 Some(reason) => reason,
             },
@@ -190,7 +198,11 @@ fn run_time_settings(session: &dyn Session) -> Result<Option<SessionState>> {
 ///   ordered");
 /// - a stage that does not survive the codec (see [`round_trips`]). Each stage under the
 ///   head is round-tripped with the stages below it, which the codec carries inside it.
-fn unfaithful_stage(plan: &Arc<dyn ExecutionPlan>, session: &dyn Session) -> Option<String> {
+fn unfaithful_stage(
+    plan: &Arc<dyn ExecutionPlan>,
+    session: &dyn Session,
+    verdicts: &Verdicts,
+) -> Option<String> {
     if !plan.is::<DistributedExec>() {
         return None;
     }
@@ -218,7 +230,7 @@ fn unfaithful_stage(plan: &Arc<dyn ExecutionPlan>, session: &dyn Session) -> Opt
         }
         if num != 0
             && !nested
-            && let Err(reason) = round_trips(&stage_plan, &ctx)
+            && let Err(reason) = round_trips(&stage_plan, &ctx, session.session_id(), verdicts)
         {
             return Some(format!(
                 "stage {num} cannot be sent to workers faithfully: {reason}"
@@ -278,10 +290,45 @@ fn divided_among_tasks(plan: &Arc<dyn ExecutionPlan>) -> bool {
     plan.children().into_iter().any(divided_among_tasks)
 }
 
-/// Encodes and decodes the plan of a stage's first task; an error says what changed.
+/// The verdicts of [`round_trips`] by the BLAKE3 hash of the session's id and the stage's
+/// encoding. The same bytes decode the same way in the same session (its codecs and functions),
+/// so only the first of a query run again decodes and compares. Bounded: when full, it starts
+/// afresh.
+#[derive(Debug, Default)]
+struct Verdicts(parking_lot::Mutex<HashMap<[u8; 32], std::result::Result<(), String>>>);
+
+/// Verdicts kept (a few hundred bytes each).
+const VERDICTS_KEPT: usize = 1024;
+
+impl Verdicts {
+    fn key(session_id: &str, encoded: &[u8]) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&(session_id.len() as u64).to_le_bytes());
+        hasher.update(session_id.as_bytes());
+        hasher.update(encoded);
+        *hasher.finalize().as_bytes()
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<std::result::Result<(), String>> {
+        self.0.lock().get(key).cloned()
+    }
+
+    fn keep(&self, key: [u8; 32], verdict: std::result::Result<(), String>) {
+        let mut verdicts = self.0.lock();
+        if verdicts.len() >= VERDICTS_KEPT {
+            verdicts.clear();
+        }
+        verdicts.insert(key, verdict);
+    }
+}
+
+/// Encodes and decodes the plan of a stage's first task; an error says what changed. A stage
+/// encoded as before in `session_id` has the verdict it had then.
 fn round_trips(
     stage_plan: &Arc<dyn ExecutionPlan>,
     ctx: &Arc<TaskContext>,
+    session_id: &str,
+    verdicts: &Verdicts,
 ) -> std::result::Result<(), String> {
     let specialized = Arc::clone(stage_plan)
         .transform_down(|node| match node.downcast_ref::<DistributedLeafExec>() {
@@ -297,15 +344,32 @@ fn round_trips(
         &DeduplicatingProtoConverter::default(),
     )
     .map_err(|error| format!("it does not encode ({error})"))?;
+    let key = Verdicts::key(session_id, &encoded);
+    if let Some(verdict) = verdicts.get(&key) {
+        return verdict;
+    }
+    let verdict = decodes_as_sent(&specialized, &encoded, ctx, &codec);
+    verdicts.keep(key, verdict.clone());
+    verdict
+}
+
+/// Whether `encoded`, the encoding of `specialized`, decodes to the same plan: node by node the
+/// same text and types, and the same partition count.
+fn decodes_as_sent(
+    specialized: &Arc<dyn ExecutionPlan>,
+    encoded: &[u8],
+    ctx: &Arc<TaskContext>,
+    codec: &dyn PhysicalExtensionCodec,
+) -> std::result::Result<(), String> {
     let decoded = physical_plan_from_bytes_with_proto_converter(
-        &encoded,
+        encoded,
         ctx,
-        &codec,
+        codec,
         &DeduplicatingProtoConverter::default(),
     )
     .map_err(|error| format!("it does not decode ({})", first_line(&error)))?;
     let (mut sent_nodes, mut received_nodes) =
-        (vec![Arc::clone(&specialized)], vec![decoded.clone()]);
+        (vec![Arc::clone(specialized)], vec![decoded.clone()]);
     while let (Some(sent), Some(received)) = (sent_nodes.pop(), received_nodes.pop()) {
         let (sent_text, received_text) = (one_line(&sent), one_line(&received));
         if sent_text != received_text {
@@ -368,4 +432,32 @@ fn types(schema: &Schema) -> String {
         .map(|field| format!("{}: {}", field.name(), field.data_type()))
         .collect();
     format!("[{}]", types.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_is_kept_for_its_session_and_encoding_only() {
+        let verdicts = Verdicts::default();
+        verdicts.keep(Verdicts::key("s1", b"plan"), Err("changed".into()));
+        assert_eq!(
+            verdicts.get(&Verdicts::key("s1", b"plan")),
+            Some(Err("changed".into()))
+        );
+        assert_eq!(verdicts.get(&Verdicts::key("s2", b"plan")), None);
+        assert_eq!(verdicts.get(&Verdicts::key("s1", b"plan2")), None);
+        // The session id's length is hashed too: no two (id, encoding) pairs run together.
+        assert_ne!(Verdicts::key("s1", b"1plan"), Verdicts::key("s11", b"plan"));
+    }
+
+    #[test]
+    fn verdicts_are_bounded() {
+        let verdicts = Verdicts::default();
+        for stage in 0..3 * VERDICTS_KEPT {
+            verdicts.keep(Verdicts::key("s", &stage.to_le_bytes()), Ok(()));
+            assert!(verdicts.0.lock().len() <= VERDICTS_KEPT);
+        }
+    }
 }

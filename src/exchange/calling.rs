@@ -56,7 +56,7 @@ pub(crate) const SCHEME: &str = "dfshm";
 pub(crate) const DEFAULT_RING_BYTES: usize = 4 << 20;
 
 /// Bytes of finished rings this process keeps for its next calls (16 default rings).
-const RING_POOL_IDLE_BYTES: usize = 16 * (DEFAULT_RING_BYTES + (64 << 10));
+pub(super) const RING_POOL_IDLE_BYTES: usize = 16 * (DEFAULT_RING_BYTES + (64 << 10));
 
 /// How long a finished ring is kept before it is unmapped.
 const RING_POOL_IDLE_TIME: Duration = Duration::from_secs(5);

@@ -19,7 +19,7 @@ use super::framing::{RingWriter, WriteOutcome};
 use super::protocol::{self, ConsumerMessage, PartitionRefusal, Reply, Request};
 use super::routing::{Crossing, place_partitions};
 use crate::ring::RingParts;
-use crate::shm::PeerProcess;
+use crate::shm::{PeerProcess, SegmentPool};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::metrics::{Gauge, Metric, MetricValue};
@@ -44,6 +44,23 @@ pub enum Failpoint {
     /// Panic while starting to execute a task (as a bug in an operator would).
     PanicInExecuteTask,
 }
+
+/// The rings this process was sent, kept mapped for a while after their calls: a caller lends
+/// a finished ring again once this process detached from it, and a ring received again is
+/// mapped and faulted in no more (see `SegmentPool::open`). Their pages stay alive while mapped
+/// here, also after the caller's pool let them go, so they are kept for a second only: long
+/// enough for a stream of queries, short enough that an idle caller gets its memory back.
+static RECEIVED_RINGS: LazyLock<SegmentPool> = LazyLock::new(|| {
+    SegmentPool::new(
+        "received-ring",
+        super::calling::RING_POOL_IDLE_BYTES,
+        RECEIVED_RING_IDLE_TIME,
+        |_| true,
+    )
+});
+
+/// How long a received ring stays mapped once its call ended.
+const RECEIVED_RING_IDLE_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves the one call `socket` carries, until it ends. `slot` names the worker in its metrics.
 pub(crate) async fn connection(
@@ -219,7 +236,7 @@ async fn execute_task(
     window: u64,
     fds: Vec<OwnedFd>,
 ) -> std::io::Result<()> {
-    let ring = RingParts::from_fds(fds).map_err(std::io::Error::other)?;
+    let ring = RingParts::from_fds_pooled(fds, &RECEIVED_RINGS).map_err(std::io::Error::other)?;
     let peer = socket
         .peer_cred()
         .ok()

@@ -251,6 +251,17 @@ impl RingParts {
         data_ready: OwnedFd,
         space_ready: OwnedFd,
     ) -> Result<RingParts, RingOpenError> {
+        Self::open_in(RingMemory::Owned(segment), data_ready, space_ready)
+    }
+
+    /// [`RingParts::open`] in `memory`, a received segment (maybe a mapping kept by a pool of
+    /// received segments, which gets it back when the ring and its frames drop).
+    fn open_in(
+        memory: RingMemory,
+        data_ready: OwnedFd,
+        space_ready: OwnedFd,
+    ) -> Result<RingParts, RingOpenError> {
+        let segment = memory.segment();
         if segment.len() < RING_HEADER_BYTES + MIN_CAPACITY_BYTES {
             return Err(RingOpenError::SegmentTooSmall {
                 segment_bytes: segment.len(),
@@ -268,7 +279,7 @@ impl RingParts {
             });
         }
         Ok(Self::assemble(
-            RingMemory::Owned(segment),
+            memory,
             true,
             capacity,
             Arc::new(EventFd::from_fd(data_ready)),
@@ -379,13 +390,33 @@ impl RingParts {
     /// Opens the ring whose fds arrived with a message sent by [`RingParts::send`] (in the order
     /// [`RingParts::fds`] gives them).
     pub fn from_fds(fds: Vec<OwnedFd>) -> Result<RingParts, RingReceiveError> {
-        let Ok::<[OwnedFd; 3], _>([segment, data_ready, space_ready]) = fds.try_into() else {
-            return Err(RingReceiveError::Protocol(
-                "a message that should carry a ring came without its three fds",
-            ));
-        };
+        let [segment, data_ready, space_ready] = Self::three(fds)?;
         let segment = Segment::open(segment)?;
         Ok(RingParts::open(segment, data_ready, space_ready)?)
+    }
+
+    /// [`RingParts::from_fds`], mapping the segment through `received`, a pool of received
+    /// segments ([`SegmentPool::open`]): a peer that sends the ring of one pooled segment again
+    /// (it does once this process detached from it) costs no new mapping and no page faults.
+    pub fn from_fds_pooled(
+        fds: Vec<OwnedFd>,
+        received: &SegmentPool,
+    ) -> Result<RingParts, RingReceiveError> {
+        let [segment, data_ready, space_ready] = Self::three(fds)?;
+        let segment = received.open(segment)?;
+        Ok(RingParts::open_in(
+            RingMemory::Pooled(segment),
+            data_ready,
+            space_ready,
+        )?)
+    }
+
+    fn three(fds: Vec<OwnedFd>) -> Result<[OwnedFd; 3], RingReceiveError> {
+        fds.try_into().map_err(|_| {
+            RingReceiveError::Protocol(
+                "a message that should carry a ring came without its three fds",
+            )
+        })
     }
 
     /// Largest payload one frame can carry in a ring of `capacity` bytes.

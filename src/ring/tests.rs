@@ -302,3 +302,39 @@ fn a_pooled_ring_is_laid_out_again_only_after_its_receiver_detached() {
     let stats = pool.stats();
     assert_eq!((stats.created, stats.reused), (2, 1));
 }
+
+#[test]
+fn a_pooled_ring_received_again_keeps_its_receivers_mapping() {
+    let pool = SegmentPool::new(
+        "pool-test",
+        1 << 20,
+        Duration::from_secs(60),
+        receiver_detached,
+    );
+    let received_pool =
+        SegmentPool::new("received-test", 1 << 20, Duration::from_secs(60), |_| true);
+    let receive = |parts: &RingParts| {
+        let fds = parts.fds().map(|fd| fd.try_clone_to_owned().unwrap());
+        RingParts::from_fds_pooled(fds.into(), &received_pool).unwrap()
+    };
+    let mut mapped_at = None;
+    for query in 0..3u8 {
+        let sent = RingParts::create_pooled(&pool, MIN_CAPACITY_BYTES).unwrap();
+        let received = receive(&sent);
+        let base = received.shared.memory.segment().base();
+        assert_eq!(*mapped_at.get_or_insert(base), base, "query {query}");
+        let mut producer = received.producer(None);
+        let mut consumer = sent.consumer(None);
+        producer.write_frame(1, &[query; 100], soon()).unwrap();
+        producer.close();
+        let frame = consumer.next(soon()).unwrap().unwrap();
+        assert_eq!(frame.bytes(), &[query; 100]);
+        drop(frame);
+        // Closed, and nothing of the last query's ring shows in this one.
+        assert!(consumer.next(soon()).unwrap().is_none());
+        drop((received, consumer, sent));
+    }
+    assert_eq!(pool.stats().created, 1);
+    let received = received_pool.stats();
+    assert_eq!((received.created, received.reused), (1, 2));
+}

@@ -9,10 +9,17 @@
 //! than the pool's idle time is unmapped by a sweeper thread that runs only while something idles.
 //! Lending never fails for lack of room: with no reusable segment of the asked size, a new one
 //! is made.
+//!
+//! The process a segment is sent to pools its mappings the same way ([`SegmentPool::open`]): a
+//! received segment it mapped before, and kept idle, is matched by its file and lent again
+//! instead of being mapped anew, so a peer that sends the same pooled segment query after query
+//! costs neither side a mapping or a page fault. Those idle mappings keep the sender's memory
+//! alive, so such a pool's idle time should not be longer than the sender's.
 
-use super::segment::{Segment, SegmentCreateError};
+use super::segment::{Segment, SegmentCreateError, SegmentIdentity, SegmentOpenError};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -20,6 +27,8 @@ use std::time::{Duration, Instant};
 struct Idle {
     segment: Segment,
     since: Instant,
+    /// The file of a received segment ([`SegmentPool::open`]); `None`: one this pool made.
+    received: Option<SegmentIdentity>,
 }
 
 #[derive(Debug, Default)]
@@ -55,7 +64,7 @@ pub struct PoolStats {
     pub in_use_segments: usize,
     /// Bytes of those.
     pub in_use_bytes: usize,
-    /// Segments made since the pool started.
+    /// Segments made (or, for received ones, mapped) since the pool started.
     pub created: u64,
     /// Loans served by an idle segment.
     pub reused: u64,
@@ -92,10 +101,11 @@ impl SegmentPool {
     pub fn acquire(&self, bytes: usize) -> Result<PooledSegment, SegmentCreateError> {
         let bytes = bytes.next_multiple_of(super::page_size());
         let mut state = self.inner.state.lock();
-        let found = state
-            .idle
-            .iter()
-            .rposition(|idle| idle.segment.len() == bytes && (self.inner.reusable)(&idle.segment));
+        let found = state.idle.iter().rposition(|idle| {
+            idle.received.is_none()
+                && idle.segment.len() == bytes
+                && (self.inner.reusable)(&idle.segment)
+        });
         let segment = match found.and_then(|index| state.idle.remove(index)) {
             Some(idle) => {
                 state.idle_bytes -= bytes;
@@ -115,6 +125,41 @@ impl SegmentPool {
         Ok(PooledSegment {
             segment: Some(segment),
             pool: self.inner.clone(),
+            received: None,
+        })
+    }
+
+    /// Maps `fd`, a segment received from another process (checked as [`Segment::open`] does),
+    /// or lends the mapping of the same file that this pool keeps idle from an earlier receipt,
+    /// closing `fd`. The pool's `reusable` test is not asked: the sender decides when to send a
+    /// segment again. Received segments are never lent by [`SegmentPool::acquire`].
+    pub fn open(&self, fd: OwnedFd) -> Result<PooledSegment, SegmentOpenError> {
+        let (identity, len) = Segment::identify(&fd)?;
+        let mut state = self.inner.state.lock();
+        let found = state
+            .idle
+            .iter()
+            .rposition(|idle| idle.received == Some(identity));
+        let segment = match found.and_then(|index| state.idle.remove(index)) {
+            Some(idle) => {
+                state.idle_bytes -= idle.segment.len();
+                state.reused += 1;
+                idle.segment
+            }
+            None => {
+                drop(state);
+                let segment = Segment::map_received(fd, len)?;
+                state = self.inner.state.lock();
+                state.created += 1;
+                segment
+            }
+        };
+        state.in_use_segments += 1;
+        state.in_use_bytes += segment.len();
+        Ok(PooledSegment {
+            segment: Some(segment),
+            pool: self.inner.clone(),
+            received: Some(identity),
         })
     }
 
@@ -184,6 +229,7 @@ fn sweep(pool: Weak<PoolInner>, every: Duration) {
 pub struct PooledSegment {
     segment: Option<Segment>,
     pool: Arc<PoolInner>,
+    received: Option<SegmentIdentity>,
 }
 
 impl std::ops::Deref for PooledSegment {
@@ -220,6 +266,7 @@ impl Drop for PooledSegment {
             state.idle.push_back(Idle {
                 segment,
                 since: Instant::now(),
+                received: self.received,
             });
             if !state.sweeping {
                 let weak = Arc::downgrade(pool);
@@ -288,6 +335,37 @@ mod tests {
         assert_eq!(pool.acquire(8192).unwrap().base(), newest);
         pool.clear();
         assert_eq!(pool.stats().idle_bytes, 0);
+    }
+
+    #[test]
+    fn a_segment_received_again_is_lent_its_first_mapping() {
+        let pool = SegmentPool::new("received", 1 << 20, Duration::from_secs(60), always);
+        let sent = Segment::create("test", 8192).unwrap();
+        let receive = |segment: &Segment| {
+            let fd = segment.fd().try_clone_to_owned().unwrap();
+            pool.open(fd).unwrap()
+        };
+        let first = receive(&sent);
+        let address = first.base();
+        drop(first);
+        let again = receive(&sent);
+        assert_eq!(again.base(), address);
+        // SAFETY: both mappings are of live 8192-byte segments; only this thread touches them.
+        unsafe { sent.base().as_ptr().write(7) };
+        // SAFETY: as above.
+        assert_eq!(unsafe { again.base().as_ptr().read() }, 7);
+        let other = Segment::create("test", 8192).unwrap();
+        let another = receive(&other);
+        assert_ne!(another.base(), address);
+        let received = [address, another.base()];
+        drop((again, another));
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.created, stats.reused, stats.idle_segments),
+            (2, 1, 2)
+        );
+        // A received segment belongs to its sender: never lent for a ring of this process.
+        assert!(!received.contains(&pool.acquire(8192).unwrap().base()));
     }
 
     #[test]

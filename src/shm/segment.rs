@@ -52,6 +52,15 @@ pub enum SegmentOpenError {
     },
 }
 
+/// Which file a received segment fd refers to: two fds of one memfd, received at different
+/// times, name the same file. While a mapping of the file lives, no other file takes its inode
+/// number, so a pool holding the mapping can match later fds against it safely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SegmentIdentity {
+    device: u64,
+    inode: u64,
+}
+
 /// A shared mapping of a memfd. Dropping it unmaps the memory and closes the fd.
 #[derive(Debug)]
 pub struct Segment {
@@ -103,7 +112,14 @@ impl Segment {
     /// Maps a segment received from another process. Pages are mapped as they are touched (the
     /// creator decides whether they were allocated up front).
     pub fn open(fd: OwnedFd) -> Result<Segment, SegmentOpenError> {
-        let stat = fstat(&fd).map_err(|errno| SegmentOpenError::Os {
+        let (_, len) = Segment::identify(&fd)?;
+        Segment::map_received(fd, len)
+    }
+
+    /// Which file `fd` is, and its length, once checked to be a segment: a non-empty regular
+    /// file sealed against shrinking (else its sender could truncate it and fault us with SIGBUS).
+    pub(super) fn identify(fd: &OwnedFd) -> Result<(SegmentIdentity, usize), SegmentOpenError> {
+        let stat = fstat(fd).map_err(|errno| SegmentOpenError::Os {
             step: "fstat",
             source: errno.into(),
         })?;
@@ -113,13 +129,21 @@ impl Segment {
         if !is_file || len == 0 {
             return Err(SegmentOpenError::NotASegment { bytes });
         }
-        // Without the shrink seal the sender could truncate the file and fault us with SIGBUS.
-        let sealed = fcntl(&fd, FcntlArg::F_GET_SEALS).is_ok_and(|seals| {
+        let sealed = fcntl(fd, FcntlArg::F_GET_SEALS).is_ok_and(|seals| {
             SealFlag::from_bits_truncate(seals).contains(SealFlag::F_SEAL_SHRINK)
         });
         if !sealed {
             return Err(SegmentOpenError::NotASegment { bytes });
         }
+        let identity = SegmentIdentity {
+            device: stat.st_dev,
+            inode: stat.st_ino,
+        };
+        Ok((identity, len))
+    }
+
+    /// Maps the `len` bytes of `fd`, a segment [`Segment::identify`] checked.
+    pub(super) fn map_received(fd: OwnedFd, len: usize) -> Result<Segment, SegmentOpenError> {
         let map = map_shared(&fd, len, false).map_err(|source| SegmentOpenError::Os {
             step: "mmap",
             source,
