@@ -2,7 +2,7 @@
 //! `<table>.parquet` file per table (written here from dfshm's own generator), in-process and on
 //! worker processes; a folder lacking a table is refused naming it; the `--json` file's schema and
 //! `compare` on it; peer engines in the same run, and skipped when not installed; the `--plot`
-//! chart.
+//! chart; `setup`'s modes and turns.
 
 use crate::common::{self, binary, scratch, tpch_data};
 use dfshm::tpch;
@@ -329,4 +329,49 @@ fn a_peer_that_is_not_installed_is_skipped_with_a_message() {
         assert_eq!(cells.len(), 2, "{stdout}");
         assert_eq!(cells[1], "1", "{stdout}");
     }
+}
+
+#[test]
+fn setup_reports_every_mode_in_turns_and_refuses_a_turn_of_none() {
+    let _turn = common::beside_others();
+    let output = bench(&[
+        "setup",
+        "--workers",
+        "2",
+        "--runs",
+        "3",
+        "--turn",
+        "2",
+        "--json",
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let line = stdout.lines().last().unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(
+        (json["runs"].as_u64(), json["turn"].as_u64()),
+        (Some(3), Some(2))
+    );
+    for mode in [
+        "in_process",
+        "local_workers",
+        "workers",
+        "workers_with_metrics",
+    ] {
+        let (p50, p90) = (
+            json[format!("{mode}_p50_ms")].as_f64().unwrap(),
+            json[format!("{mode}_p90_ms")].as_f64().unwrap(),
+        );
+        assert!(p50 > 0.0 && p90 >= p50, "{mode}: {line}");
+    }
+    let refused = bench(&["setup", "--turn", "0"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--turn must be at least 1"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }

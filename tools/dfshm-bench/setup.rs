@@ -25,6 +25,11 @@ pub struct SetupArgs {
     /// percentile are reported.
     #[arg(long, default_value_t = 200)]
     runs: usize,
+    /// Runs of one mode in a row before the next mode's turn. Turns spread a machine's drift
+    /// over every mode; a turn of one run makes each mode start cold (the modes, all in this
+    /// process, evict each other's caches), so every run pays that too.
+    #[arg(long, default_value_t = 20)]
+    turn: usize,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -49,16 +54,21 @@ async fn time_once(engine: &Engine) -> Result<f64, String> {
     Ok(start.elapsed().as_secs_f64() * 1000.0)
 }
 
-/// The sorted times of `runs` runs on each of `engines`, after 5 warm-up runs each. The engines
-/// take turns run by run, so that a machine getting slower or faster meanwhile weighs on all
-/// alike.
-async fn timings(engines: &[&Engine], runs: usize) -> Result<Vec<Vec<f64>>, String> {
+/// The sorted times of `runs` runs on each of `engines`. The engines take turns of `turn` runs,
+/// so that a machine getting slower or faster meanwhile weighs on all alike; the first run of
+/// each turn warms the engine up and is not counted (nor are 5 runs each before the first turn).
+async fn timings(engines: &[&Engine], runs: usize, turn: usize) -> Result<Vec<Vec<f64>>, String> {
     let mut times = vec![Vec::with_capacity(runs); engines.len()];
-    for run in 0..runs + 5 {
+    for (engine, _) in engines.iter().zip(&times) {
+        for _ in 0..5 {
+            time_once(engine).await?;
+        }
+    }
+    while times.iter().any(|times| times.len() < runs) {
         for (engine, times) in engines.iter().zip(&mut times) {
-            let time = time_once(engine).await?;
-            if run >= 5 {
-                times.push(time);
+            time_once(engine).await?;
+            for _ in 0..turn.min(runs - times.len()) {
+                times.push(time_once(engine).await?);
             }
         }
     }
@@ -73,8 +83,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub async fn run(args: SetupArgs, data: PathBuf) -> Result<(), String> {
-    if args.runs == 0 || args.workers == 0 {
-        return Err("--runs and --workers must be at least 1".to_string());
+    if args.runs == 0 || args.workers == 0 || args.turn == 0 {
+        return Err("--runs, --workers and --turn must be at least 1".to_string());
     }
     let baseline = Engine::builder().build().map_err(|e| e.to_string())?;
     let in_process_workers = Engine::builder()
@@ -103,10 +113,11 @@ pub async fn run(args: SetupArgs, data: PathBuf) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let engines = [&baseline, &in_process_workers, &workers, &collecting];
-    let [local, planned, remote, with_metrics]: [Vec<f64>; 4] = timings(&engines, args.runs)
-        .await?
-        .try_into()
-        .expect("one list of times per engine");
+    let [local, planned, remote, with_metrics]: [Vec<f64>; 4] =
+        timings(&engines, args.runs, args.turn)
+            .await?
+            .try_into()
+            .expect("one list of times per engine");
     let p50 = |times: &[f64]| percentile(times, 0.5);
     let p90 = |times: &[f64]| percentile(times, 0.9);
     let (local_p50, planned_p50, remote_p50) = (p50(&local), p50(&planned), p50(&remote));
@@ -116,7 +127,7 @@ pub async fn run(args: SetupArgs, data: PathBuf) -> Result<(), String> {
     let transport = remote_p50 - planned_p50;
     if args.json {
         println!(
-            "{{\"workers\":{},\"runs\":{},\"in_process_p50_ms\":{local_p50:.3},\
+            "{{\"workers\":{},\"runs\":{},\"turn\":{},\"in_process_p50_ms\":{local_p50:.3},\
              \"in_process_p90_ms\":{:.3},\"local_workers_p50_ms\":{planned_p50:.3},\
              \"local_workers_p90_ms\":{:.3},\"workers_p50_ms\":{remote_p50:.3},\
              \"workers_p90_ms\":{:.3},\"workers_with_metrics_p50_ms\":{metrics_p50:.3},\
@@ -124,13 +135,17 @@ pub async fn run(args: SetupArgs, data: PathBuf) -> Result<(), String> {
              \"distributed_planning_ms\":{planning:.3},\"transport_ms\":{transport:.3}}}",
             args.workers,
             args.runs,
+            args.turn,
             p90(&local),
             p90(&planned),
             p90(&remote),
             p90(&with_metrics)
         );
     } else {
-        println!("trivial query ({QUERY}), {} runs", args.runs);
+        println!(
+            "trivial query ({QUERY}), {} runs, in turns of {}",
+            args.runs, args.turn
+        );
         let row = |mode: String, times: &[f64]| {
             println!(
                 "{mode:<18} p50 {:8.3} ms   p90 {:8.3} ms",

@@ -211,10 +211,6 @@ pub enum ScriptStop {
     OutputClosed,
 }
 
-/// mimalloc for every allocation of this executable (see `mimalloc` in Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     // The engine starts this executable again as its worker processes.
     if let Some(code) = dfshm::worker::serve_if_requested() {
