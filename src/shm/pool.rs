@@ -100,33 +100,15 @@ impl SegmentPool {
     /// that size, or a new one whose pages are allocated as they are first touched.
     pub fn acquire(&self, bytes: usize) -> Result<PooledSegment, SegmentCreateError> {
         let bytes = bytes.next_multiple_of(super::page_size());
-        let mut state = self.inner.state.lock();
-        let found = state.idle.iter().rposition(|idle| {
-            idle.received.is_none()
-                && idle.segment.len() == bytes
-                && (self.inner.reusable)(&idle.segment)
-        });
-        let segment = match found.and_then(|index| state.idle.remove(index)) {
-            Some(idle) => {
-                state.idle_bytes -= bytes;
-                state.reused += 1;
-                idle.segment
-            }
-            None => {
-                drop(state);
-                let segment = Segment::create_lazy(&self.inner.name, bytes)?;
-                state = self.inner.state.lock();
-                state.created += 1;
-                segment
-            }
-        };
-        state.in_use_segments += 1;
-        state.in_use_bytes += bytes;
-        Ok(PooledSegment {
-            segment: Some(segment),
-            pool: self.inner.clone(),
-            received: None,
-        })
+        self.lend(
+            |idle| {
+                idle.received.is_none()
+                    && idle.segment.len() == bytes
+                    && (self.inner.reusable)(&idle.segment)
+            },
+            || Segment::create_lazy(&self.inner.name, bytes),
+            None,
+        )
     }
 
     /// Maps `fd`, a segment received from another process (checked as [`Segment::open`] does),
@@ -135,11 +117,23 @@ impl SegmentPool {
     /// segment again. Received segments are never lent by [`SegmentPool::acquire`].
     pub fn open(&self, fd: OwnedFd) -> Result<PooledSegment, SegmentOpenError> {
         let (identity, len) = Segment::identify(&fd)?;
+        self.lend(
+            |idle| idle.received == Some(identity),
+            move || Segment::map_received(fd, len),
+            Some(identity),
+        )
+    }
+
+    /// Lends the most recently returned idle segment that `fits`, else one `make` makes (outside
+    /// the lock); `received` names the file of a received one.
+    fn lend<E>(
+        &self,
+        fits: impl Fn(&Idle) -> bool,
+        make: impl FnOnce() -> Result<Segment, E>,
+        received: Option<SegmentIdentity>,
+    ) -> Result<PooledSegment, E> {
         let mut state = self.inner.state.lock();
-        let found = state
-            .idle
-            .iter()
-            .rposition(|idle| idle.received == Some(identity));
+        let found = state.idle.iter().rposition(fits);
         let segment = match found.and_then(|index| state.idle.remove(index)) {
             Some(idle) => {
                 state.idle_bytes -= idle.segment.len();
@@ -148,7 +142,7 @@ impl SegmentPool {
             }
             None => {
                 drop(state);
-                let segment = Segment::map_received(fd, len)?;
+                let segment = make()?;
                 state = self.inner.state.lock();
                 state.created += 1;
                 segment
@@ -159,7 +153,7 @@ impl SegmentPool {
         Ok(PooledSegment {
             segment: Some(segment),
             pool: self.inner.clone(),
-            received: Some(identity),
+            received,
         })
     }
 

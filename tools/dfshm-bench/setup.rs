@@ -59,7 +59,7 @@ async fn time_once(engine: &Engine) -> Result<f64, String> {
 /// each turn warms the engine up and is not counted (nor are 5 runs each before the first turn).
 async fn timings(engines: &[&Engine], runs: usize, turn: usize) -> Result<Vec<Vec<f64>>, String> {
     let mut times = vec![Vec::with_capacity(runs); engines.len()];
-    for (engine, _) in engines.iter().zip(&times) {
+    for engine in engines {
         for _ in 0..5 {
             time_once(engine).await?;
         }
