@@ -46,10 +46,19 @@ pub fn ring_pool_stats() -> shm::PoolStats {
     exchange::ring_pool().stats()
 }
 
+/// How many calls to workers this process made on new connections and on kept ones, and how
+/// many idle connections it keeps (a connection is kept after a call that ended cleanly, for a
+/// couple of idle seconds).
+pub fn connection_stats() -> exchange::ConnectionStats {
+    exchange::connection_stats()
+}
+
 /// Unmaps the rings this process keeps for reuse now, instead of after their idle time (a host
-/// that wants the memory back at once; rings in use are not touched).
+/// that wants the memory back at once; rings in use are not touched), and closes the idle
+/// connections to workers it keeps for its next calls.
 pub fn clear_ring_pool() {
-    exchange::ring_pool().clear()
+    exchange::ring_pool().clear();
+    exchange::clear_kept_connections();
 }
 
 /// Runs `future` on the current tokio runtime with no handle to it: for a task that ends by itself

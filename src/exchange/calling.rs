@@ -7,18 +7,24 @@
 //! registry and a restarted worker (new generation) is never mistaken for the one a running query
 //! planned with.
 //!
-//! Each call opens one connection (`protocol` describes the messages):
-//! - `coordinator_channel` sends the task's plan, then holds the connection open until the
-//!   coordinator ends the task; the worker answers with load info, task metrics and `End`.
+//! Each call has a connection to itself (`protocol` describes the messages): one this process
+//! kept from an earlier call to the same worker that ended cleanly (`kept`), else a new one. A
+//! call that ends cleanly keeps its connection in turn; any other closes it, which ends the call
+//! at the worker.
+//! - `coordinator_channel` sends the task's plan, then holds the connection until the
+//!   coordinator ends the task (`C2W_END`); the worker answers with load info, task metrics and
+//!   `End`.
 //! - `execute_task` creates a ring, sends it with the request, and demultiplexes the partitions
 //!   the worker writes into it into one stream each. Each partition flows within its credit
 //!   (`credit`): the request carries every partition's first window, and grants go back on the
 //!   connection as the partition's reader takes batches, so what waits in this process is
 //!   bounded by the query's exchange budget whatever the reader's speed. Dropping a partition
-//!   stream cancels that partition at the producer; dropping all of them cancels the ring.
+//!   stream cancels that partition at the producer; dropping all of them, one unfinished,
+//!   cancels the ring and closes the connection. After the ring's end the call ends with `Done`.
 
 use super::credit::{Budget, StreamCredit};
 use super::framing::{DecodeMode, MAX_STREAMS, RingReader, StreamEvent};
+use super::kept::{ConnectionStats, KeptConnections};
 use super::protocol::{self, ConsumerMessage, PlanCall, Reply, Request, TaskCall};
 use crate::ring::RingParts;
 use crate::shm::{PeerProcess, SegmentPool};
@@ -71,6 +77,25 @@ static RING_POOL: std::sync::LazyLock<SegmentPool> = std::sync::LazyLock::new(||
         crate::ring::receiver_detached,
     )
 });
+
+/// The connections of this process's finished calls, kept for its next calls (`kept`).
+static KEPT: KeptConnections = KeptConnections::new();
+
+/// Closes the connections this process keeps for its next calls.
+pub(crate) fn clear_kept_connections() {
+    KEPT.clear()
+}
+
+/// The counters of this process's connections to workers.
+pub(crate) fn connection_stats() -> ConnectionStats {
+    KEPT.stats()
+}
+
+/// Takes a connection to `host` this process keeps, if any (for tests).
+#[cfg(test)]
+pub(super) fn kept_connection(host: &str) -> bool {
+    KEPT.take(host).is_some()
+}
 
 /// This process's ring pool.
 pub(crate) fn ring_pool() -> &'static SegmentPool {
@@ -166,6 +191,17 @@ impl WorkerAddress {
     /// The abstract socket address (nothing in the file system, gone when the worker exits).
     pub(crate) fn socket_address(&self) -> std::io::Result<SocketAddr> {
         SocketAddr::from_abstract_name(format!("dfshm-{}", self.host).as_bytes())
+    }
+
+    /// A connection for a call: one kept from a finished call, else a new one.
+    fn connection(&self) -> Result<StdUnixStream> {
+        match KEPT.take(&self.host) {
+            Some(socket) => Ok(socket),
+            None => {
+                KEPT.made_one();
+                self.connect()
+            }
+        }
     }
 
     fn connect(&self) -> Result<StdUnixStream> {
@@ -315,18 +351,19 @@ impl WorkerChannel for ShmChannel {
         let request =
             Request::CoordinatorChannel(PlanCall::of(&headers, set_plan_request, task_ctx)?);
         let address = self.address.clone();
-        let socket = into_async(address.connect()?, &address)?;
+        let socket = into_async(address.connection()?, &address)?;
         let (reader, mut writer) = socket.into_split();
         protocol::write_message(&mut writer, &request.encode())
             .await
             .map_err(|e| address.io_error("send a plan to", e))?;
-        // The coordinator-to-worker stream ends when the query does; its end (the socket's
-        // write side closing) tells the worker to finish the task and report its metrics, and
-        // forget the task's plan. So it is forwarded until then, even after the worker's `End`
-        // (without metrics collection the worker ends its replies first, and a plan forgotten
-        // then would never reach an `execute_task` still to come): the reply stream ends only
-        // once the forwarding has, so a query that ended left no connection open. Owned by
-        // the reply stream: dropping it (the query was dropped) aborts the forwarding.
+        // The coordinator-to-worker stream ends when the query does; its end (`C2W_END`)
+        // tells the worker to finish the task and report its metrics, and forget the task's
+        // plan. So it is forwarded until then, even after the worker's `End` (without metrics
+        // collection the worker ends its replies first, and a plan forgotten then would never
+        // reach an `execute_task` still to come): the reply stream ends only once the
+        // forwarding has, and then keeps the connection for another call. Owned by the reply
+        // stream: dropping it (the query was dropped) aborts the forwarding, and closing the
+        // connection ends the task at the worker. Returns the write side after `C2W_END`.
         let forwarding = SpawnedTask::spawn(async move {
             let mut c2w = c2w_stream;
             while let Some(message) = c2w.next().await {
@@ -336,13 +373,17 @@ impl WorkerChannel for ShmChannel {
                             .await
                             .is_err()
                         {
-                            return;
+                            return None;
                         }
                     }
                     // No feeds were declared (checked above), so none can come.
-                    CoordinatorToWorkerMsg::WorkUnitBatch(_) => return,
+                    CoordinatorToWorkerMsg::WorkUnitBatch(_) => return None,
                 }
             }
+            protocol::write_message(&mut writer, &[protocol::C2W_END])
+                .await
+                .ok()
+                .map(|()| writer)
         });
         let stall = self.stall_timeout;
         let replies = futures::stream::unfold(
@@ -359,7 +400,12 @@ impl WorkerChannel for ShmChannel {
                     Ok(Reply::End) => {
                         // Done when the query ends (or the worker went away); a panic in it
                         // would be a bug of this function, not the query's.
-                        let _ = forwarding.join().await;
+                        if let Ok(Some(writer)) = forwarding.join().await
+                            && let Ok(socket) = reader.reunite(writer)
+                            && let Ok(socket) = socket.into_std()
+                        {
+                            KEPT.put(address.host(), socket);
+                        }
                         return None;
                     }
                     Ok(Reply::Failed(error)) => Err(address.worker_error(error)),
@@ -418,11 +464,7 @@ impl WorkerChannel for ShmChannel {
         _request: GetWorkerInfoRequest,
     ) -> Result<GetWorkerInfoResponse> {
         let address = self.address.clone();
-        let mut socket = into_async(address.connect()?, &address)?;
-        protocol::write_message(&mut socket, &Request::Info.encode())
-            .await
-            .map_err(|e| address.io_error("ask", e))?;
-        match next_reply(&mut socket, &address).await? {
+        match ask(&address, &Request::Info).await? {
             Reply::Info { version } => Ok(GetWorkerInfoResponse { version }),
             Reply::Failed(error) => Err(address.worker_error(error)),
             other => Err(DataFusionError::Internal(format!(
@@ -431,6 +473,29 @@ impl WorkerChannel for ShmChannel {
             ))),
         }
     }
+}
+
+/// Sends `request`, a call answered by one reply, to `address` and reads the reply, on a kept
+/// connection where there is one; the connection is kept again after.
+async fn ask(address: &WorkerAddress, request: &Request) -> Result<Reply> {
+    ask_on(address, address.connection()?, request).await
+}
+
+/// [`ask`] on `socket`, a connection to `address`.
+async fn ask_on(
+    address: &WorkerAddress,
+    socket: StdUnixStream,
+    request: &Request,
+) -> Result<Reply> {
+    let mut socket = into_async(socket, address)?;
+    protocol::write_message(&mut socket, &request.encode())
+        .await
+        .map_err(|e| address.io_error("ask", e))?;
+    let reply = next_reply(&mut socket, address).await?;
+    if let Ok(socket) = socket.into_std() {
+        KEPT.put(address.host(), socket);
+    }
+    Ok(reply)
 }
 
 impl ShmChannel {
@@ -447,7 +512,11 @@ impl ShmChannel {
         let address = self.address.clone();
         let ring = RingParts::create_pooled(&RING_POOL, self.ring_bytes)
             .map_err(|e| DataFusionError::ResourcesExhausted(format!("a shared ring: {e}")))?;
-        let socket = address.connect()?;
+        let socket = address.connection()?;
+        // Sent whole with a blocking write (a kept connection is non-blocking).
+        socket
+            .set_nonblocking(false)
+            .map_err(|e| address.io_error("configure the socket of", e))?;
         ring.send(&socket, &message)
             .map_err(|e| address.io_error("send a ring to", e))?;
         let mut socket = into_async(socket, &address)?;
@@ -618,15 +687,12 @@ pub(crate) async fn end_tasks(worker: &str, tasks: Vec<TaskKey>, deadline: Durat
         .map_err(|e| DataFusionError::Internal(format!("a bad worker URL {worker}: {e}")))?;
     let address = WorkerAddress::from_url(&url)?;
     let ask = async {
-        let mut socket = match address.connect() {
-            Ok(socket) => into_async(socket, &address)?,
+        let socket = match address.connection() {
+            Ok(socket) => socket,
             // Not running: nothing there can serve the parts.
             Err(_) => return Ok(()),
         };
-        protocol::write_message(&mut socket, &Request::EndTasks(tasks).encode())
-            .await
-            .map_err(|e| address.io_error("end the partitions on", e))?;
-        match next_reply(&mut socket, &address).await? {
+        match ask_on(&address, socket, &Request::EndTasks(tasks)).await? {
             Reply::End => Ok(()),
             other => Err(DataFusionError::Internal(format!(
                 "worker {} answered end-tasks with {other:?}",
@@ -719,15 +785,8 @@ async fn ping(address: WorkerAddress, deadline: Duration) -> Result<()> {
             deadline.as_secs_f64() * 2.0
         ))
     };
-    let ask = async {
-        let mut socket = into_async(address.connect()?, &address)?;
-        protocol::write_message(&mut socket, &Request::Info.encode())
-            .await
-            .map_err(|e| address.io_error("ask", e))?;
-        next_reply(&mut socket, &address).await.map(drop)
-    };
-    match tokio::time::timeout(deadline, ask).await {
-        Ok(answer) => answer,
+    match tokio::time::timeout(deadline, ask(&address, &Request::Info)).await {
+        Ok(answer) => answer.map(drop),
         Err(_) => Err(unresponsive()),
     }
 }
@@ -806,7 +865,7 @@ impl Partitions {
         stall_timeout: Option<Duration>,
     ) -> Vec<BoxStream<'static, Result<RecordBatch>>> {
         let count = self.credits.len();
-        let (control, keep_alive) = spawn_control_writer(self.socket);
+        let (control, keep_alive) = spawn_control_writer(self.socket, self.address.host().into());
         let (dropped_tx, dropped_rx) = mpsc::unbounded_channel();
         let mut senders = Vec::with_capacity(count);
         let mut streams = Vec::with_capacity(count);
@@ -830,6 +889,7 @@ impl Partitions {
         let demux = Demux {
             held: vec![true; count],
             open: count,
+            cancelled: false,
             senders,
             reader: self.reader,
             address: self.address,
@@ -846,9 +906,11 @@ impl Partitions {
 
 /// Writes the consumer's messages (grants, cancels) to the call's connection in order. Ends,
 /// closing the connection, when the returned keep-alive drops (the demultiplexer holds it: once
-/// it stopped, the producer either finished or must stop) or every sender is gone.
+/// it stopped, the producer either finished or must stop) or every sender is gone; after a
+/// `Done` (the call ended cleanly) it keeps the connection for the next call to `host` instead.
 fn spawn_control_writer(
     socket: UnixStream,
+    host: String,
 ) -> (
     mpsc::UnboundedSender<ConsumerMessage>,
     tokio::sync::oneshot::Sender<()>,
@@ -858,7 +920,9 @@ fn spawn_control_writer(
     crate::spawn_detached(async move {
         let mut socket = socket;
         loop {
+            // Messages first: the demultiplexer sends `Done` just before it stops.
             let message = tokio::select! {
+                biased;
                 message = rx.recv() => message,
                 _ = &mut closed => None,
             };
@@ -868,6 +932,12 @@ fn spawn_control_writer(
             };
             if socket.write_all(&frame).await.is_err() {
                 // The worker is gone; the ring tells the readers.
+                return;
+            }
+            if message == ConsumerMessage::Done {
+                if let Ok(socket) = socket.into_std() {
+                    KEPT.put(&host, socket);
+                }
                 return;
             }
         }
@@ -953,6 +1023,8 @@ struct Demux {
     held: Vec<bool>,
     /// How many partitions are still held.
     open: usize,
+    /// Whether a partition was cancelled at the producer (dropped before its end).
+    cancelled: bool,
     address: WorkerAddress,
     start: usize,
     /// Messages to the worker on the call's connection.
@@ -973,16 +1045,18 @@ impl Demux {
         let mut watchdog = Watchdog::new(self.address.clone(), stall_timeout);
         loop {
             let event = tokio::select! {
-                slot = dropped.recv() => {
+                slot = dropped.recv(), if self.open > 0 => {
                     match slot {
                         Some(slot) => self.stream_dropped(slot),
                         None => self.open = 0,
                     }
-                    if self.open == 0 {
-                        // Nobody reads any partition: stop the producer altogether.
+                    if self.open == 0 && (self.cancelled || self.senders.iter().any(Option::is_some)) {
+                        // Nobody reads a partition that goes on: stop the producer altogether.
                         self.reader.cancel();
                         return;
                     }
+                    // (Every partition ended by itself: the ring's end follows, and the call ends
+                    // cleanly.)
                     continue;
                 }
                 event = self.reader.next_async() => event,
@@ -1043,6 +1117,9 @@ impl Demux {
                             self.address.death_note()
                         );
                         self.fail_all(|| DataFusionError::Execution(message.clone()));
+                    } else {
+                        // The call ended cleanly: its connection is kept for another.
+                        let _ = self.control.send(ConsumerMessage::Done);
                     }
                     return;
                 }
@@ -1077,6 +1154,7 @@ impl Demux {
     /// the message on the connection stops the producer at once, even while it is computing or
     /// waiting for credit.
     fn cancel_at_producer(&mut self, slot: usize) {
+        self.cancelled = true;
         let _ = self.reader.cancel_stream(slot as u32);
         let _ = self.control.send(ConsumerMessage::Cancel(slot as u32));
     }

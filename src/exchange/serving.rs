@@ -1,12 +1,14 @@
-//! The serving side of a worker connection: each connection carries one call (`protocol` has
-//! the messages), served by a datafusion-distributed [`Worker`]:
+//! The serving side of a worker connection: a connection carries one call at a time, and the
+//! next one when its caller kept it after a clean end (`protocol` has the messages), served by a
+//! datafusion-distributed [`Worker`]:
 //! - a coordinator channel: the task's plan goes to `Worker::coordinator_channel`; the
-//!   connection's end is the end of the coordinator-to-worker stream, after which the worker's
-//!   load info and metrics are sent back, then `End`;
+//!   coordinator's `C2W_END` (or the connection's end) is the end of the coordinator-to-worker
+//!   stream, after which the worker's load info and metrics are sent back, then `End`;
 //! - an execute-task call with a ring: `Worker::execute_task`, then one pump per partition writes
 //!   its batches into the ring, each piece within the partition's credit (the request's first
 //!   window, then the grants the consumer sends on the connection); a partition the consumer
-//!   cancels stops alone, a closed connection or a cancelled ring stops them all;
+//!   cancels stops alone, a closed connection or a cancelled ring stops them all; the ring's
+//!   end, then the consumer's `Done`, end the call and leave the connection for another;
 //! - a read-partition call: an execute-task call that another process of the coordinator's user
 //!   makes for a part of a partitioned result; each task is read once, never after its query
 //!   ended ([`PartitionReads`]); an end-tasks call, the coordinator releasing such a result;
@@ -20,6 +22,7 @@ use super::protocol::{self, ConsumerMessage, PartitionRefusal, Reply, Request};
 use super::routing::{Crossing, place_partitions};
 use crate::ring::RingParts;
 use crate::shm::{PeerProcess, SegmentPool};
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::metrics::{Gauge, Metric, MetricValue};
@@ -62,21 +65,50 @@ static RECEIVED_RINGS: LazyLock<SegmentPool> = LazyLock::new(|| {
 /// How long a received ring stays mapped once its call ended.
 const RECEIVED_RING_IDLE_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Serves the one call `socket` carries, until it ends. `slot` names the worker in its metrics.
+/// Serves the calls `socket` carries, one after the other, until the caller closes it or a call
+/// does not end cleanly (a cancelled or failed call's connection is closed, as the caller
+/// closes it too). `slot` names the worker in its metrics.
 pub(crate) async fn connection(
     worker: Worker,
     mut socket: UnixStream,
     slot: usize,
     failpoint: Option<Failpoint>,
 ) -> std::io::Result<()> {
-    let (message, fds) = protocol::read_request(&mut socket).await?;
-    let request = Request::decode(&message).map_err(std::io::Error::other)?;
+    let mut served = 0u64;
+    loop {
+        let (message, fds) = match protocol::read_request(&mut socket).await {
+            Ok(request) => request,
+            // The caller closed a kept connection between calls: its normal end.
+            Err(error) if served > 0 && error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        let request = Request::decode(&message).map_err(std::io::Error::other)?;
+        match call(worker.clone(), socket, request, fds, slot, failpoint).await? {
+            Some(kept) => socket = kept,
+            None => return Ok(()),
+        }
+        served += 1;
+    }
+}
+
+/// Serves one call; returns its connection when the call ended cleanly, for the next call.
+async fn call(
+    worker: Worker,
+    mut socket: UnixStream,
+    request: Request,
+    fds: Vec<OwnedFd>,
+    slot: usize,
+    failpoint: Option<Failpoint>,
+) -> std::io::Result<Option<UnixStream>> {
     match request {
         Request::Info => {
             let reply = Reply::Info {
                 version: worker.version().to_string(),
             };
-            protocol::write_message(&mut socket, &reply.encode()).await
+            protocol::write_message(&mut socket, &reply.encode()).await?;
+            Ok(Some(socket))
         }
         Request::CoordinatorChannel(call) => {
             let ends = QueryEnds(call.task_key);
@@ -87,13 +119,14 @@ pub(crate) async fn connection(
                 let mut reads = PARTITION_READS.lock();
                 tasks.into_iter().for_each(|task| reads.ended(task));
             }
-            protocol::write_message(&mut socket, &Reply::End.encode()).await
+            protocol::write_message(&mut socket, &Reply::End.encode()).await?;
+            Ok(Some(socket))
         }
         Request::ReadPartition(call) => {
             let claimed = PARTITION_READS.lock().claim(call.task_key);
             if let Err(refusal) = claimed {
-                return protocol::write_message(&mut socket, &Reply::Refused(refusal).encode())
-                    .await;
+                protocol::write_message(&mut socket, &Reply::Refused(refusal).encode()).await?;
+                return Ok(None);
             }
             let (request, consumer, window) = call.into_execute_task_request();
             execute_task(worker, socket, request, consumer, window, fds).await
@@ -160,26 +193,41 @@ impl Drop for QueryEnds {
     }
 }
 
+/// Serves a coordinator channel; returns its connection once both ends of the call ended
+/// cleanly (the worker's `End` written, the coordinator's `C2W_END` read).
 async fn coordinator_channel(
     worker: Worker,
     socket: UnixStream,
     request: Result<(HeaderMap, SetPlanRequest)>,
     slot: usize,
     ends: QueryEnds,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<UnixStream>> {
     let (mut reader, mut writer) = socket.into_split();
-    let replies = match request {
+    let (replies, reading) = match request {
         Ok((headers, request)) => {
-            // The coordinator-to-worker stream: work-unit EOS messages until the connection's
-            // read side ends (the coordinator finished or dropped the task).
-            let c2w = futures::stream::unfold((reader, ends), |(mut reader, ends)| async move {
-                let message = protocol::read_message(&mut reader).await.ok()??;
-                (message == [protocol::C2W_WORK_UNIT_EOS])
-                    .then_some((Ok(CoordinatorToWorkerMsg::WorkUnitEos), (reader, ends)))
+            // The coordinator-to-worker stream: work-unit EOS messages until the coordinator's
+            // `C2W_END` (the reading hands the connection's read side back) or the connection's
+            // end (the coordinator finished or dropped the task).
+            let (c2w_tx, mut c2w_rx) = tokio::sync::mpsc::unbounded_channel();
+            let reading = SpawnedTask::spawn(async move {
+                let _ends = ends;
+                loop {
+                    match protocol::read_message(&mut reader).await {
+                        Ok(Some(message)) if message == [protocol::C2W_WORK_UNIT_EOS] => {
+                            let _ = c2w_tx.send(Ok(CoordinatorToWorkerMsg::WorkUnitEos));
+                        }
+                        Ok(Some(message)) if message == [protocol::C2W_END] => {
+                            return Some(reader);
+                        }
+                        _ => return None,
+                    }
+                }
             });
-            worker
+            let c2w = futures::stream::poll_fn(move |cx| c2w_rx.poll_recv(cx));
+            let replies = worker
                 .coordinator_channel(headers, request, c2w.boxed())
-                .await
+                .await;
+            (replies, Some(reading))
         }
         Err(error) => {
             drop(ends);
@@ -188,13 +236,14 @@ async fn coordinator_channel(
                 let mut sink = [0u8; 64];
                 while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
             });
-            Err(error)
+            (Err(error), None)
         }
     };
     let mut replies = match replies {
         Ok(replies) => replies,
         Err(error) => {
-            return protocol::write_message(&mut writer, &Reply::Failed(error).encode()).await;
+            protocol::write_message(&mut writer, &Reply::Failed(error).encode()).await?;
+            return Ok(None);
         }
     };
     while let Some(message) = replies.next().await {
@@ -220,14 +269,23 @@ async fn coordinator_channel(
         let failed = matches!(reply, Reply::Failed(_));
         protocol::write_message(&mut writer, &reply.encode()).await?;
         if failed {
-            return Ok(());
+            return Ok(None);
         }
     }
-    protocol::write_message(&mut writer, &Reply::End.encode()).await
+    drop(replies);
+    protocol::write_message(&mut writer, &Reply::End.encode()).await?;
+    let Some(reading) = reading else {
+        return Ok(None);
+    };
+    // Until the coordinator ends the task (it may do so before or after the `End`).
+    match reading.join().await {
+        Ok(Some(reader)) => Ok(reader.reunite(writer).ok()),
+        _ => Ok(None),
+    }
 }
 
 /// Serves an execute-task call for consumer task `consumer`: each partition goes to the stream
-/// `routing` places it at on the caller's ring.
+/// `routing` places it at on the caller's ring. Returns the connection if the call ended cleanly.
 async fn execute_task(
     worker: Worker,
     mut socket: UnixStream,
@@ -235,7 +293,7 @@ async fn execute_task(
     consumer: DistributedTaskContext,
     window: u64,
     fds: Vec<OwnedFd>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<UnixStream>> {
     let ring = RingParts::from_fds_pooled(fds, &RECEIVED_RINGS).map_err(std::io::Error::other)?;
     let peer = socket
         .peer_cred()
@@ -257,7 +315,8 @@ async fn execute_task(
     let streams = match placed {
         Ok(streams) => streams,
         Err(error) => {
-            return protocol::write_message(&mut socket, &Reply::Failed(error).encode()).await;
+            protocol::write_message(&mut socket, &Reply::Failed(error).encode()).await?;
+            return Ok(None);
         }
     };
     let accepted = Reply::Accepted {
@@ -266,8 +325,7 @@ async fn execute_task(
     protocol::write_message(&mut socket, &accepted.encode()).await?;
     let writer = RingWriter::new(ring.producer(peer));
     drop(ring);
-    serve_partitions(socket, writer, streams, window).await;
-    Ok(())
+    Ok(serve_partitions(socket, writer, streams, window).await)
 }
 
 /// `streams` in the order of their places on the ring (`places` is a permutation of `0..n`).
@@ -283,13 +341,15 @@ fn in_their_places(
 /// Writes each partition of an execute-task call into the ring until every partition ended,
 /// each within its credit: `window` bytes, then what the consumer grants on `socket`. A cancel
 /// message for one partition stops that partition's pump at once (its stream is dropped, which
-/// stops its inputs); the consumer closing `socket` stops them all.
+/// stops its inputs); the consumer closing `socket` stops them all. Once every partition ended
+/// the ring is closed; the connection is returned when the consumer's `Done` follows (it read
+/// the ring's end), as nothing of this call is left on it then.
 pub(crate) async fn serve_partitions(
     socket: UnixStream,
     writer: RingWriter,
     streams: Vec<SendableRecordBatchStream>,
     window: u64,
-) {
+) -> Option<UnixStream> {
     let writer = Arc::new(Mutex::new(writer));
     let credit = Arc::new(ProducerCredit::new(streams.len(), window));
     let mut pumps = JoinSet::new();
@@ -298,44 +358,69 @@ pub(crate) async fn serve_partitions(
         .enumerate()
         .map(|(slot, stream)| pumps.spawn(pump(writer.clone(), credit.clone(), slot, stream)))
         .collect();
-    // The consumer writes only cancel and grant messages after its request; reading them
-    // through a stream keeps a half-read message safe across `select!` iterations.
-    let messages = futures::stream::unfold(socket, |mut socket| async move {
+    // The consumer writes only cancel, grant and done messages after its request; reading them
+    // through a stream keeps a half-read message safe across `select!` iterations. It ends at
+    // the connection's end or garbage, and hands the connection back with `Done`.
+    let messages = futures::stream::unfold(Some(socket), |socket| async move {
+        let mut socket = socket?;
         let message = protocol::read_message(&mut socket).await.ok()??;
-        Some((message, socket))
+        match ConsumerMessage::decode(&message).ok()? {
+            ConsumerMessage::Done => Some((FromConsumer::Done(socket), None)),
+            ConsumerMessage::Grant { slot, total } => {
+                Some((FromConsumer::Grant { slot, total }, Some(socket)))
+            }
+            ConsumerMessage::Cancel(slot) => Some((FromConsumer::Cancel(slot), Some(socket))),
+        }
     });
     tokio::pin!(messages);
+    // Until every partition ended.
+    let mut pumping = Some(writer);
     loop {
         tokio::select! {
-            joined = pumps.join_next() => {
+            joined = pumps.join_next(), if pumping.is_some() => {
                 if joined.is_none() {
-                    break;
+                    // The pumps are done with the writer: its end tells the consumer.
+                    if let Some(Ok(writer)) = pumping.take().map(Arc::try_unwrap) {
+                        writer.into_inner().close();
+                    }
                 }
             }
             message = messages.next() => {
-                match message.map(|m| ConsumerMessage::decode(&m)) {
-                    Some(Ok(ConsumerMessage::Grant { slot, total })) => {
+                match message {
+                    Some(FromConsumer::Grant { slot, total }) => {
                         credit.grant(slot as usize, total);
                     }
-                    Some(Ok(ConsumerMessage::Cancel(slot))) => {
+                    Some(FromConsumer::Cancel(slot)) => {
                         if let Some(pump) = handles.get(slot as usize) {
                             pump.abort();
                         }
                     }
+                    Some(FromConsumer::Done(socket)) if pumping.is_none() => return Some(socket),
                     // The consumer closed the connection (its process exited or it dropped
-                    // every partition), or sent garbage: stop everything.
-                    None | Some(Err(_)) => {
-                        pumps.abort_all();
-                        writer.lock().await.cancel();
-                        return;
+                    // every partition), sent garbage, or `Done` before the ring's end: stop
+                    // everything.
+                    _ => {
+                        if let Some(writer) = pumping {
+                            pumps.abort_all();
+                            writer.lock().await.cancel();
+                        }
+                        return None;
                     }
                 }
             }
         }
     }
-    if let Ok(writer) = Arc::try_unwrap(writer) {
-        writer.into_inner().close();
-    }
+}
+
+/// A message of an execute-task call's consumer, read by [`serve_partitions`].
+enum FromConsumer {
+    Grant {
+        slot: u32,
+        total: u64,
+    },
+    Cancel(u32),
+    /// The call ended; its connection, for the next call.
+    Done(UnixStream),
 }
 
 /// Moves one partition's batches into the ring until it ends, fails or is cancelled, asking

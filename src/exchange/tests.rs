@@ -80,12 +80,32 @@ fn call_with_budget(
     Vec<BoxStream<'static, Result<RecordBatch>>>,
     ExchangeMetrics,
 ) {
+    let (streams, metrics, _) =
+        call_with_producer(streams, address, stall_timeout, budget_bytes, pool);
+    (streams, metrics)
+}
+
+/// The producing end's task: it ends with the connection when the call ended cleanly.
+type Producer = tokio::task::JoinHandle<Option<UnixStream>>;
+
+/// [`call_with_budget`], and the producing end's task.
+fn call_with_producer(
+    streams: Vec<SendableRecordBatchStream>,
+    address: WorkerAddress,
+    stall_timeout: Option<Duration>,
+    budget_bytes: usize,
+    pool: &Arc<dyn MemoryPool>,
+) -> (
+    Vec<BoxStream<'static, Result<RecordBatch>>>,
+    ExchangeMetrics,
+    Producer,
+) {
     let ring = RingParts::create_owned("dfshm-test-ring", 64 << 10).unwrap();
     let (consumer_end, producer_end) = UnixStream::pair().unwrap();
     let writer = RingWriter::new(ring.producer(None));
     let budget = Arc::new(Budget::new(budget_bytes, pool));
     let (credits, window) = budget.open(streams.len());
-    tokio::spawn(serve_partitions(producer_end, writer, streams, window));
+    let producer = tokio::spawn(serve_partitions(producer_end, writer, streams, window));
     let partitions = Partitions {
         reader: RingReader::new(ring.consumer(None), DecodeMode::CopyOut),
         socket: consumer_end,
@@ -97,6 +117,7 @@ fn call_with_budget(
     (
         partitions.demultiplex(metrics.clone(), stall_timeout),
         metrics,
+        producer,
     )
 }
 
@@ -316,4 +337,91 @@ async fn batches_larger_than_the_window_arrive_whole() {
             &Int64Array::from(expected) as &dyn datafusion::arrow::array::Array
         );
     }
+}
+
+/// The producing end of a call whose partitions `consume` reads: whether it handed back the
+/// connection (the call ended cleanly), and whether the consumer kept its end for another call.
+async fn ends_of(
+    streams: Vec<SendableRecordBatchStream>,
+    address: WorkerAddress,
+    consume: impl AsyncFnOnce(Vec<BoxStream<'static, Result<RecordBatch>>>),
+) -> (bool, bool) {
+    let host = address.host().to_string();
+    let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+    let budget = super::credit::DEFAULT_EXCHANGE_BUDGET;
+    let (partitions, _, producer) = call_with_producer(streams, address, None, budget, &pool);
+    consume(partitions).await;
+    // Held while the consumer's end is looked for: a kept connection whose peer closed is not
+    // taken.
+    let producer_end = tokio::time::timeout(DEADLINE, producer)
+        .await
+        .expect("the producer ends")
+        .unwrap();
+    let handed_back = producer_end.is_some();
+    // The consumer keeps its end just after writing `Done`, which the producer may read first.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let kept = loop {
+        if super::calling::kept_connection(&host) {
+            break true;
+        }
+        if !handed_back || tokio::time::Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    (handed_back, kept)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_read_to_its_end_leaves_its_connection_for_the_next_call() {
+    let (made, dropped) = (Arc::default(), Arc::new(AtomicBool::new(false)));
+    let address = WorkerAddress::new(7, 0, std::process::id(), "kept-after-its-end");
+    let ends = ends_of(
+        vec![
+            numbers(Some(40), made, dropped.clone()),
+            numbers(Some(0), Arc::default(), Arc::default()),
+        ],
+        address,
+        async |partitions| {
+            let mut rows = 0;
+            for mut partition in partitions {
+                while let Some(batch) = partition.next().await {
+                    rows += batch.unwrap().num_rows();
+                }
+            }
+            assert_eq!(rows, 40);
+        },
+    )
+    .await;
+    assert_eq!(
+        ends,
+        (true, true),
+        "(handed back by the producer, kept by the consumer)"
+    );
+    assert!(dropped.load(Ordering::SeqCst));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_dropped_before_its_end_closes_its_connection() {
+    let (made, dropped) = (Arc::default(), Arc::new(AtomicBool::new(false)));
+    let address = WorkerAddress::new(7, 0, std::process::id(), "closed-when-dropped");
+    let ends = ends_of(
+        vec![numbers(None, made, dropped.clone())],
+        address,
+        async |partitions| {
+            for mut partition in partitions {
+                partition.next().await.unwrap().unwrap();
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        ends,
+        (false, false),
+        "(handed back by the producer, kept by the consumer)"
+    );
+    until("the endless partition is dropped", || {
+        dropped.load(Ordering::SeqCst)
+    })
+    .await;
 }

@@ -91,6 +91,23 @@ pub fn recv_with_fds(
     Ok((received, fds))
 }
 
+/// Whether `socket` is open with nothing waiting to be read: a peek that neither blocks nor
+/// consumes. An ended connection (0 bytes), waiting bytes or any error answer `false`.
+pub fn is_quiet(socket: BorrowedFd<'_>) -> bool {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::sys::socket::recv(
+            socket.as_raw_fd(),
+            &mut byte,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return errno == Errno::EAGAIN,
+            Ok(_) => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ mod process;
 mod segment;
 
 pub use event::{AsyncWakeups, EventFd, Wakeup, wait};
-pub use fd_passing::{MAX_FDS_PER_MESSAGE, recv_with_fds, send_with_fds};
+pub use fd_passing::{MAX_FDS_PER_MESSAGE, is_quiet, recv_with_fds, send_with_fds};
 pub use pool::{PoolStats, PooledSegment, SegmentPool};
 pub use process::{PeerProcess, effective_uid, kill, process_is_running, terminate};
 pub use segment::{Segment, SegmentCreateError, SegmentOpenError, page_size};

@@ -80,19 +80,9 @@ async fn nothing_left(before: &common::Resources) {
         children().is_empty()
     })
     .await;
-    let within = |now: &common::Resources| {
-        now.fds <= before.fds
-            && now.ring_mappings <= before.ring_mappings
-            && now.dev_shm_entries <= before.dev_shm_entries
-    };
-    let until = std::time::Instant::now() + SETTLE;
-    let mut now = resources();
-    while !within(&now) && std::time::Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        now = resources();
-    }
+    let (now, within) = common::settled_within(before, SETTLE).await;
     assert!(
-        within(&now),
+        within,
         "the engine leaked fds or rings (waited {SETTLE:?}): {before:?} before, {now:?} now"
     );
 }

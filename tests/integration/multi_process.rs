@@ -291,6 +291,7 @@ fn queries_without_task_metrics_keep_their_plans_until_they_end() {
                 .sql(&format!("set distributed.collect_metrics = {metrics}"))
                 .await
                 .unwrap();
+            let connections = dfshm::connection_stats();
             for run in 0..20 {
                 let rows = engine_answer(&engine, sql).await.unwrap();
                 assert_same_rows(
@@ -300,6 +301,13 @@ fn queries_without_task_metrics_keep_their_plans_until_they_end() {
                     true,
                 );
             }
+            // Calls on warm workers take the connections earlier calls kept (other tests in
+            // this process only add to the count).
+            let reused = dfshm::connection_stats().reused - connections.reused;
+            assert!(
+                reused >= 20,
+                "20 queries on warm workers took {reused} kept connections"
+            );
             let rows = engine_answer(&engine, &explain).await.unwrap();
             let text = dfshm::datafusion::arrow::util::pretty::pretty_format_batches(&rows)
                 .unwrap()

@@ -98,10 +98,12 @@ fn partitions_read_elsewhere_make_the_result_once_and_leave_nothing() {
                 "{garbage}"
             );
 
-            assert_eq!(
-                resources(),
-                before,
-                "partitioned results leaked fds or rings"
+            // A call that ended cleanly finishes on its own a moment later (it keeps its
+            // connection once the worker closed its ring); `resources` closes kept connections.
+            let (now, within) = common::settled_within(&before, Duration::from_secs(20)).await;
+            assert!(
+                within,
+                "partitioned results leaked fds or rings: {before:?} before, {now:?} now"
             );
         })
         .await;

@@ -59,6 +59,11 @@ const REPLY_REFUSED: u8 = 17;
 /// The coordinator's "no more work units" on a coordinator channel.
 pub(crate) const C2W_WORK_UNIT_EOS: u8 = 20;
 
+/// The coordinator's last message on a coordinator channel: it ended the task (the end of the
+/// coordinator-to-worker stream), and keeps the connection for another call. Closing the
+/// connection ends the stream too, and the connection with it.
+pub(crate) const C2W_END: u8 = 24;
+
 /// The consumer's "stop producing partition N" on an execute-task connection.
 const CANCEL_PARTITION: u8 = 21;
 
@@ -66,8 +71,12 @@ const CANCEL_PARTITION: u8 = 21;
 /// `credit`) on an execute-task connection.
 const GRANT_CREDIT: u8 = 22;
 
+/// The consumer's last message of an execute-task call that ended cleanly (it read the end of
+/// every partition and of the ring): the connection carries the next call after it.
+const CALL_DONE: u8 = 23;
+
 /// What the consumer of an execute-task call sends after its request (closing the connection
-/// stops every partition).
+/// stops every partition; `Done` ends a call whose connection is kept for another).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ConsumerMessage {
     /// Stop producing the partition in this slot of the request's range.
@@ -79,6 +88,8 @@ pub(crate) enum ConsumerMessage {
         /// The running total of bytes granted.
         total: u64,
     },
+    /// Every partition and the ring ended; nothing more of this call follows.
+    Done,
 }
 
 impl ConsumerMessage {
@@ -95,6 +106,7 @@ impl ConsumerMessage {
                 message.extend_from_slice(&total.to_le_bytes());
                 message
             }
+            ConsumerMessage::Done => vec![CALL_DONE],
         }
     }
 
@@ -109,6 +121,7 @@ impl ConsumerMessage {
                 total: u64::from_le_bytes(rest[4..].try_into().expect("8 bytes")),
             }),
             [GRANT_CREDIT, ..] => Err(size()),
+            [CALL_DONE] => Ok(ConsumerMessage::Done),
             _ => Err(Malformed(format!(
                 "an execute-task connection sent kind {:?} after its request",
                 message.first()
@@ -117,7 +130,8 @@ impl ConsumerMessage {
     }
 }
 
-/// The first message of a connection.
+/// The first message of a call: of a connection, or of a kept connection's next call (a call
+/// that ended cleanly leaves nothing on its connection; see `kept`).
 #[derive(Debug)]
 pub(crate) enum Request {
     /// `WorkerChannel::coordinator_channel`: set a task's plan; the connection then stays open

@@ -139,6 +139,7 @@ fn consumer_messages_round_trip_and_reject_anything_else() {
         ConsumerMessage::Cancel(0),
         ConsumerMessage::Cancel(u32::MAX),
         ConsumerMessage::Grant { slot: 7, total: 1 },
+        ConsumerMessage::Done,
         ConsumerMessage::Grant {
             slot: 3,
             total: u64::MAX,

@@ -283,6 +283,28 @@ pub fn resources() -> Resources {
     }
 }
 
+/// Waits up to `deadline` until this process holds no more fds, rings or /dev/shm entries than
+/// `before` (fewer is no leak: what was still finishing when `before` was taken may have finished
+/// since); returns what it holds then, and whether that is within `before`.
+pub async fn settled_within(
+    before: &Resources,
+    deadline: std::time::Duration,
+) -> (Resources, bool) {
+    let within = |now: &Resources| {
+        now.fds <= before.fds
+            && now.ring_mappings <= before.ring_mappings
+            && now.dev_shm_entries <= before.dev_shm_entries
+    };
+    let until = std::time::Instant::now() + deadline;
+    let mut now = resources();
+    while !within(&now) && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        now = resources();
+    }
+    let ok = within(&now);
+    (now, ok)
+}
+
 /// A scratch folder for one test.
 pub fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new()
